@@ -1,0 +1,183 @@
+/* kiln — inference optimizer and runtime for trained image classifiers.
+ *
+ * Three opaque handles:
+ *   kiln_network  an imported model (Keras .h5 today; format detected from the file's content)
+ *   kiln_engine   an optimized, immutable engine: built from a network or loaded (mmap) from an engine file
+ *   kiln_context  per-thread execution state (activation arena, bound buffers); many contexts share one engine
+ *
+ * Every call returns a kiln_status; on failure kiln_last_error() says what went wrong, naming the file, the layer and
+ * the reason. The library never exits or aborts on bad input.
+ *
+ * Example (compiled as a test from the lines between the markers; error handling shortened):
+ *
+ * EXAMPLE BEGIN
+#include <kiln.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int classify(const char *model_path, const float *image_nhwc)
+{
+    kiln_network *net = NULL;
+    kiln_engine *engine = NULL;
+    kiln_context *ctx = NULL;
+    kiln_build_options opt;
+    kiln_build_options_init(&opt);          // FP32, batch 1, 1 thread
+
+    if (kiln_network_import(model_path, &net) != KILN_OK ||
+        kiln_engine_build(net, &opt, &engine) != KILN_OK ||
+        kiln_context_create(engine, &ctx) != KILN_OK) {
+        fprintf(stderr, "kiln: %s\n", kiln_last_error());
+        kiln_network_free(net);
+        kiln_engine_free(engine);
+        return -1;
+    }
+    kiln_tensor_info out;
+    kiln_engine_output_info(engine, 0, &out);   // e.g. "Logits", [batch, 1000]
+    float *probs = malloc(sizeof(float) * (size_t)out.dims[1]);
+    kiln_context_bind_input(ctx, 0, image_nhwc);
+    kiln_context_bind_output(ctx, 0, probs);
+    int best = -1;
+    if (kiln_context_run(ctx, 1) == KILN_OK) {
+        best = 0;
+        for (int i = 1; i < out.dims[1]; i++)
+            if (probs[i] > probs[best]) best = i;
+    }
+    free(probs);
+    kiln_context_free(ctx);
+    kiln_engine_free(engine);
+    kiln_network_free(net);
+    return best;
+}
+ * EXAMPLE END
+ */
+#ifndef KILN_H
+#define KILN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KILN_VERSION_MAJOR 0
+#define KILN_VERSION_MINOR 1
+#define KILN_VERSION_PATCH 0
+
+/* ---- status ---------------------------------------------------------------------------------------------------- */
+
+#define KILN_STATUS_LIST(X)                                         \
+    X(OK, "ok")                                                     \
+    X(ERR_INVALID_ARGUMENT, "invalid argument")                     \
+    X(ERR_IO, "cannot read or write file")                          \
+    X(ERR_FORMAT, "malformed file")                                 \
+    X(ERR_TRUNCATED, "truncated file")                              \
+    X(ERR_CHECKSUM, "checksum mismatch (corrupt file)")             \
+    X(ERR_VERSION, "unsupported format version")                    \
+    X(ERR_TARGET, "engine built for another target")                \
+    X(ERR_UNSUPPORTED, "unsupported model content")                 \
+    X(ERR_SHAPE, "shape mismatch")                                  \
+    X(ERR_NO_MEMORY, "out of memory")                               \
+    X(ERR_INTERNAL, "internal error")
+
+typedef enum {
+#define X(e, s) KILN_##e,
+    KILN_STATUS_LIST(X)
+#undef X
+} kiln_status;
+
+/* Static text for a status ("truncated file"). */
+const char *kiln_status_string(kiln_status st);
+/* The calling thread's last diagnostic: one or more lines, each naming file, layer and reason.
+ * Owned by the library; valid until the next kiln call on this thread. */
+const char *kiln_last_error(void);
+
+/* ---- tensors ----------------------------------------------------------------------------------------------------- */
+
+typedef enum { KILN_DTYPE_F32 = 0, KILN_DTYPE_F16 = 1 } kiln_dtype;
+typedef enum { KILN_LAYOUT_NHWC = 0, KILN_LAYOUT_NC = 1, KILN_LAYOUT_ANY = 2 } kiln_layout;
+
+#define KILN_TENSOR_MAX_RANK 6
+
+typedef struct {
+    const char *name;   /* owned by the engine; valid while the engine lives */
+    kiln_dtype dtype;
+    kiln_layout layout;
+    int rank;
+    int64_t dims[KILN_TENSOR_MAX_RANK]; /* dims[0] is the batch: the engine's batch_max here */
+    int batch_min, batch_max;           /* any batch in [batch_min, batch_max] runs */
+} kiln_tensor_info;
+
+/* ---- networks (imported models) ---------------------------------------------------------------------------------- */
+
+typedef struct kiln_network kiln_network;
+
+/* Import a model file; the format is detected from the content (HDF5 signature -> Keras .h5).
+ * On success *out is a new network owned by the caller (free with kiln_network_free).
+ * On failure *out is NULL and kiln_last_error() lists every problem found (e.g. all unsupported layers). */
+kiln_status kiln_network_import(const char *path, kiln_network **out);
+/* Free a network; NULL is allowed. */
+void kiln_network_free(kiln_network *net);
+/* Human-readable format name of the imported file ("keras-h5"); owned by the network. */
+const char *kiln_network_format(const kiln_network *net);
+
+/* ---- building engines -------------------------------------------------------------------------------------------- */
+
+typedef enum { KILN_PRECISION_FP32 = 0, KILN_PRECISION_FP16 = 1 } kiln_precision;
+
+typedef struct {
+    kiln_precision precision; /* FP32 now */
+    int batch_min, batch_max; /* batch range the engine accepts; default 1..1 */
+    int threads;              /* worker threads at run time; default 1 */
+    int verbose;              /* print build steps to stderr */
+    const char *disabled_passes; /* comma-separated optimizer pass names to skip, or NULL; copied by build */
+} kiln_build_options;
+
+/* Fill *opt with the defaults above. */
+void kiln_build_options_init(kiln_build_options *opt);
+
+typedef struct kiln_engine kiln_engine;
+
+/* Optimize net and build an engine for this machine's CPU. net is only read; it may be freed afterwards.
+ * On success *out is a new engine owned by the caller (free with kiln_engine_free). */
+kiln_status kiln_engine_build(const kiln_network *net, const kiln_build_options *opt, kiln_engine **out);
+/* Write the engine file (docs/ENGINE_FORMAT.md). */
+kiln_status kiln_engine_save(const kiln_engine *engine, const char *path);
+/* Load an engine file by mmap (weights are used in place, not copied). *out is owned by the caller.
+ * Truncated, corrupt, wrong-version and wrong-target files are refused with a message saying which. */
+kiln_status kiln_engine_load(const char *path, kiln_engine **out);
+/* Free an engine; NULL is allowed. Every context of the engine must be freed first. */
+void kiln_engine_free(kiln_engine *engine);
+
+int kiln_engine_num_inputs(const kiln_engine *engine);
+int kiln_engine_num_outputs(const kiln_engine *engine);
+/* Describe input/output `index`; *info's name points into the engine. */
+kiln_status kiln_engine_input_info(const kiln_engine *engine, int index, kiln_tensor_info *info);
+kiln_status kiln_engine_output_info(const kiln_engine *engine, int index, kiln_tensor_info *info);
+/* Index of the input/output called name, or -1. */
+int kiln_engine_find_input(const kiln_engine *engine, const char *name);
+int kiln_engine_find_output(const kiln_engine *engine, const char *name);
+
+/* Print a human-readable description (inputs, outputs, layers with source names, parameters, memory) to `out`
+ * (a FILE*); as JSON when json != 0. */
+kiln_status kiln_engine_describe(const kiln_engine *engine, void *out_file, int json);
+
+/* ---- running ----------------------------------------------------------------------------------------------------- */
+
+typedef struct kiln_context kiln_context;
+
+/* Create an execution context: allocates the activation arena for the engine's batch_max once; run() never allocates.
+ * The engine must outlive the context. *out is owned by the caller (free with kiln_context_free). */
+kiln_status kiln_context_create(const kiln_engine *engine, kiln_context **out);
+void kiln_context_free(kiln_context *ctx);
+/* Bind the caller's buffers (float32, dense, the shape of *_info with dims[0] = the batch of the run).
+ * Buffers stay owned by the caller and must stay valid until the run returns. */
+kiln_status kiln_context_bind_input(kiln_context *ctx, int index, const float *data);
+kiln_status kiln_context_bind_output(kiln_context *ctx, int index, float *data);
+/* Run the engine on `batch` samples (within the engine's batch range) using the bound buffers. */
+kiln_status kiln_context_run(kiln_context *ctx, int batch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,34 @@
+/* CPU kernel interface. A kernel computes one node for `batch` samples: NHWC float32 in, NHWC float32 out.
+ *
+ * Reference kernels (src/cpu/ref/) are plain, readable C for every op of ops.def: the oracle every optimized kernel
+ * (src/cpu/x86, src/cpu/arm, later) is tested against. Optimized kernels are extra tactics for the same op; the
+ * builder records the chosen tactic per layer in the engine. Tactic 0 is always the reference kernel. */
+#ifndef KILN_CPU_KERNEL_H
+#define KILN_CPU_KERNEL_H
+
+#include <stddef.h>
+
+#include "../core/graph.h"
+
+typedef struct {
+    const kiln_graph *g;     /* shapes: g->values[node->inputs[i]] (dims[0] of activations is NOT the batch) */
+    const kiln_node *node;
+    int batch;               /* samples in this run */
+    const float *in[KILN_MAX_NODE_INPUTS]; /* data of node->inputs[i]: activations or constant weights */
+    float *out;              /* data of node->output: batch * numel(output) floats, never aliasing an input */
+    void *workspace;         /* kiln_cpu_workspace_bytes(node, batch) bytes, 64-byte aligned, or NULL when 0 */
+} kiln_kernel_args;
+
+typedef void (*kiln_kernel_fn)(const kiln_kernel_args *a);
+
+/* Reference kernel of an op (never NULL for a valid op). */
+kiln_kernel_fn kiln_ref_kernel(kiln_op op);
+/* Scratch bytes the reference kernel of `node` needs for `batch` samples (0 for most ops). */
+size_t kiln_ref_workspace_bytes(const kiln_graph *g, const kiln_node *node, int batch);
+
+/* Declarations of every reference kernel named in ops.def. */
+#define KILN_OP(e, name, min_in, max_in, infer, ref) void ref(const kiln_kernel_args *a);
+#include "../core/ops.def"
+#undef KILN_OP
+
+#endif
