@@ -1,0 +1,121 @@
+/* Execution contexts: per-thread state for running an engine. create() allocates everything once (arena, workspace,
+ * pointer tables); run() only sets pointers and walks the layers, so it never allocates. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/status.h"
+#include "../cpu/kernel.h"
+#include "../plan/plan.h"
+#include "engine_internal.h"
+
+static void *alloc64(int64_t bytes)
+{
+    size_t n = (size_t)(bytes + 63) / 64 * 64;
+    return aligned_alloc(64, n ? n : 64);
+}
+
+void kiln_context_free(kiln_context *c)
+{
+    if (!c) return;
+    free(c->arena);
+    free(c->workspace);
+    free(c->bound_inputs);
+    free(c->bound_outputs);
+    free(c->value_ptr);
+    free(c);
+}
+
+kiln_status kiln_context_create(const kiln_engine *e, kiln_context **out)
+{
+    kiln_diag_clear();
+    if (!out) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "kiln_context_create: out is NULL");
+    *out = NULL;
+    if (!e) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "kiln_context_create: no engine given");
+    kiln_context *c = calloc(1, sizeof(kiln_context));
+    if (!c) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory creating a context");
+    c->engine = e;
+    c->arena = alloc64(e->arena_bytes);
+    c->workspace = alloc64(e->workspace_bytes);
+    c->bound_inputs = calloc((size_t)e->g->n_inputs + 1, sizeof(float *));
+    c->bound_outputs = calloc((size_t)e->g->n_outputs + 1, sizeof(float *));
+    c->value_ptr = calloc((size_t)e->g->n_values + 1, sizeof(float *));
+    if (!c->arena || !c->workspace || !c->bound_inputs || !c->bound_outputs || !c->value_ptr) {
+        kiln_context_free(c);
+        return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory for a context (arena %lld bytes, workspace %lld bytes)",
+                         (long long)e->arena_bytes, (long long)e->workspace_bytes);
+    }
+    *out = c;
+    return KILN_OK;
+}
+
+kiln_status kiln_context_bind_input(kiln_context *c, int index, const float *data)
+{
+    kiln_diag_clear();
+    if (!c) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "bind_input: no context given");
+    if (index < 0 || index >= c->engine->g->n_inputs)
+        return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "bind_input: the engine has %d inputs, there is no index %d",
+                         c->engine->g->n_inputs, index);
+    c->bound_inputs[index] = data;
+    return KILN_OK;
+}
+
+kiln_status kiln_context_bind_output(kiln_context *c, int index, float *data)
+{
+    kiln_diag_clear();
+    if (!c) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "bind_output: no context given");
+    if (index < 0 || index >= c->engine->g->n_outputs)
+        return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "bind_output: the engine has %d outputs, there is no index %d",
+                         c->engine->g->n_outputs, index);
+    c->bound_outputs[index] = data;
+    return KILN_OK;
+}
+
+kiln_status kiln_context_run(kiln_context *c, int batch)
+{
+    kiln_diag_clear();
+    if (!c) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "run: no context given");
+    const kiln_engine *e = c->engine;
+    const kiln_graph *g = e->g;
+    if (batch < e->batch_min || batch > e->batch_max)
+        return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "run: batch %d is outside the engine's batch range %d:%d", batch,
+                         e->batch_min, e->batch_max);
+    for (int i = 0; i < g->n_inputs; i++)
+        if (!c->bound_inputs[i])
+            return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "run: input %d '%s' has no buffer bound", i,
+                             g->values[g->inputs[i]].name);
+    for (int i = 0; i < g->n_outputs; i++)
+        if (!c->bound_outputs[i])
+            return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "run: output %d '%s' has no buffer bound", i,
+                             g->values[g->outputs[i]].name);
+
+    /* Where every value lives for this run. The arena offsets were planned for batch_max; a smaller batch uses the
+     * start of each slot. Graph outputs are set before inputs so a later output slot naming the same value as an
+     * earlier one is filled by the copy below. */
+    for (int v = 0; v < g->n_values; v++) {
+        const kiln_value *val = &g->values[v];
+        if (val->kind == KILN_VALUE_CONSTANT) c->value_ptr[v] = val->data;
+        else c->value_ptr[v] = e->value_offset[v] >= 0 ? (float *)((char *)c->arena + e->value_offset[v]) : NULL;
+    }
+    for (int i = g->n_outputs - 1; i >= 0; i--) c->value_ptr[g->outputs[i]] = c->bound_outputs[i];
+    for (int i = 0; i < g->n_inputs; i++) c->value_ptr[g->inputs[i]] = (float *)c->bound_inputs[i];
+
+    kiln_kernel_args a;
+    memset(&a, 0, sizeof a);
+    a.g = g;
+    a.batch = batch;
+    a.workspace = e->workspace_bytes ? c->workspace : NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kiln_node *n = &g->nodes[i];
+        a.node = n;
+        for (int j = 0; j < n->n_inputs; j++) a.in[j] = c->value_ptr[n->inputs[j]];
+        a.out = c->value_ptr[n->output];
+        /* Tactic 0 of backend 0 is the reference kernel; other tactics plug in here. */
+        kiln_ref_kernel((kiln_op)n->op)(&a);
+    }
+    /* An output slot whose value is also an earlier slot's: copy (rare; keeps every bound buffer filled). */
+    for (int i = 0; i < g->n_outputs; i++)
+        if (c->value_ptr[g->outputs[i]] != c->bound_outputs[i])
+            memcpy(c->bound_outputs[i], c->value_ptr[g->outputs[i]],
+                   (size_t)kiln_value_numel(&g->values[g->outputs[i]]) * (size_t)batch * sizeof(float));
+    return KILN_OK;
+}

@@ -1,0 +1,222 @@
+/* Optimizer passes, one behaviour at a time: what each pass rewrites, what it must leave alone (shared values,
+ * producers with an activation already, graph outputs), the names it gives, and that the rewritten graph computes
+ * what the original does (reference kernels on both graphs). */
+#include "opt/opt.h"
+#include "test_engine_util.h"
+
+static int count_op(const kiln_graph *g, kiln_op op)
+{
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) n += g->nodes[i].op == (int)op;
+    return n;
+}
+
+/* Oracle on `orig` vs the same oracle on `opt` (a rewritten copy): equal within tol for batch 2. */
+static void check_same_function(const char *label, const kiln_graph *orig, const kiln_graph *opt)
+{
+    const int batch = 2;
+    CHECK(orig->n_inputs == 1 && opt->n_inputs == 1 && orig->n_outputs == opt->n_outputs, "%s: io counts", label);
+    int64_t in_n = t_numel_batch(orig, orig->inputs[0], batch);
+    float *x = malloc(sizeof(float) * (size_t)in_n);
+    t_fill(x, in_n, -1, 1);
+    for (int o = 0; o < orig->n_outputs; o++)
+        CHECK(!strcmp(orig->values[orig->outputs[o]].name, opt->values[opt->outputs[o]].name),
+              "%s: output %d renamed '%s' -> '%s'", label, o, orig->values[orig->outputs[o]].name,
+              opt->values[opt->outputs[o]].name);
+    float *a[4], *b[4];
+    for (int o = 0; o < orig->n_outputs; o++) {
+        int64_t n = t_numel_batch(orig, orig->outputs[o], batch);
+        a[o] = calloc((size_t)n, sizeof(float));
+        b[o] = calloc((size_t)n, sizeof(float));
+    }
+    t_oracle(orig, batch, (const float *const[]){ x }, a);
+    t_oracle(opt, batch, (const float *const[]){ x }, b);
+    for (int o = 0; o < orig->n_outputs; o++) {
+        float d = t_max_abs_diff(a[o], b[o], t_numel_batch(orig, orig->outputs[o], batch));
+        CHECK(d <= 1e-5f, "%s: output %d differs by %g after the passes", label, o, d);
+        free(a[o]);
+        free(b[o]);
+    }
+    free(x);
+}
+
+static kiln_graph *optimized(const kiln_graph *g, const char *disabled)
+{
+    kiln_graph *c = kiln_graph_clone(g);
+    CHECK_OK(kiln_opt_run(c, disabled, 0));
+    return c;
+}
+
+static void test_pipeline_table(void)
+{
+    CHECK(kiln_opt_num_passes() == 3, "%d passes", kiln_opt_num_passes());
+    CHECK(!strcmp(kiln_opt_pass(0)->name, "remove_identity") && !strcmp(kiln_opt_pass(1)->name, "fold_batchnorm") &&
+              !strcmp(kiln_opt_pass(2)->name, "fuse_activation") && kiln_opt_pass(3) == NULL,
+          "pipeline order");
+    CHECK_OK(kiln_opt_check_pass_list(" fold_batchnorm , fuse_activation,"));
+    CHECK_OK(kiln_opt_check_pass_list(NULL));
+    CHECK(kiln_opt_check_pass_list("fold_batchnorms") == KILN_ERR_INVALID_ARGUMENT &&
+              strstr(kiln_last_error(), "remove_identity, fold_batchnorm, fuse_activation"),
+          "unknown pass message: %s", kiln_last_error());
+}
+
+static void test_identity(void)
+{
+    int64_t d4[4] = { 1, 4, 4, 2 };
+    /* identity chain in the middle, identity writing the graph output */
+    kiln_graph *g = kiln_graph_new();
+    int x = kiln_graph_add_input(g, "in", 4, d4);
+    int c = t_conv(g, "conv", x, 3, 3);
+    int i1 = t_simple(g, KILN_OP_IDENTITY, "dropout_1", &c, 1, 0);
+    int i2 = t_simple(g, KILN_OP_IDENTITY, "dropout_2", &i1, 1, 0);
+    int r = t_act(g, "relu", i2, kiln_act_relu());
+    int d = t_dense(g, "dense", r, 5);
+    int out = t_simple(g, KILN_OP_IDENTITY, "Out", &d, 1, 0);
+    kiln_graph_mark_output(g, out);
+    kiln_graph *o = optimized(g, "fold_batchnorm,fuse_activation");
+    CHECK(o->n_nodes == 3 && count_op(o, KILN_OP_IDENTITY) == 0, "%d nodes left", o->n_nodes);
+    CHECK(!strcmp(o->nodes[2].name, "dense + Out") && !strcmp(o->values[o->outputs[0]].name, "Out"),
+          "output node '%s' value '%s'", o->nodes[2].name, o->values[o->outputs[0]].name);
+    check_same_function("identity chain", g, o);
+    kiln_graph_free(o);
+    /* disabled: nothing happens */
+    o = optimized(g, "remove_identity");
+    CHECK(count_op(o, KILN_OP_IDENTITY) == 3, "remove_identity disabled but identities went");
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+
+    /* an identity of a graph input that is a graph output stays (nothing else can write the output) */
+    g = kiln_graph_new();
+    x = kiln_graph_add_input(g, "in", 4, d4);
+    out = t_simple(g, KILN_OP_IDENTITY, "copy", &x, 1, 0);
+    kiln_graph_mark_output(g, out);
+    o = optimized(g, NULL);
+    CHECK(o->n_nodes == 1 && o->outputs[0] != o->inputs[0], "input->identity->output rewritten");
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+
+    /* a producer read by an identity that is an output AND by another node: the identity stays */
+    g = kiln_graph_new();
+    x = kiln_graph_add_input(g, "in", 4, d4);
+    c = t_conv(g, "conv", x, 1, 2);
+    out = t_simple(g, KILN_OP_IDENTITY, "Out", &c, 1, 0);
+    int other = t_act(g, "Other", c, kiln_act_relu());
+    kiln_graph_mark_output(g, out);
+    kiln_graph_mark_output(g, other);
+    o = optimized(g, NULL);
+    CHECK(count_op(o, KILN_OP_IDENTITY) == 1, "shared identity output removed");
+    check_same_function("identity output with a shared producer", g, o);
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+}
+
+static void test_fold(void)
+{
+    int64_t d4[4] = { 1, 5, 5, 3 };
+    /* two calls of one Keras layer (shared weights), each followed by its own BN: both fold, the shared original
+     * constant is untouched */
+    kiln_graph *g = kiln_graph_new();
+    int x = kiln_graph_add_input(g, "in", 4, d4);
+    int c1 = t_conv(g, "conv", x, 3, 3);
+    const kiln_node *n1 = &g->nodes[g->values[c1].producer];
+    int ins[3] = { c1, n1->inputs[1], n1->inputs[2] };
+    kiln_attrs a = n1->attrs;
+    int c2 = kiln_graph_add_node(g, KILN_OP_CONV2D, "conv_again", ins, 3, &a);
+    int b1 = t_bn(g, "bn_1", c1);
+    (void)b1;
+    int b2 = t_bn(g, "bn_2", c2);
+    kiln_graph_mark_output(g, b2);
+    /* c1 is read by conv_again AND bn_1: bn_1 must not fold (and is dead anyway: compact drops it) */
+    int wid = n1->inputs[1];
+    int64_t wn = kiln_value_numel(&g->values[wid]);
+    float *before = malloc(sizeof(float) * (size_t)wn);
+    memcpy(before, g->values[wid].data, sizeof(float) * (size_t)wn);
+    kiln_graph *o = optimized(g, NULL);
+    CHECK(count_op(o, KILN_OP_BATCHNORM) == 0 && o->n_nodes == 2, "%d nodes, %d BN", o->n_nodes,
+          count_op(o, KILN_OP_BATCHNORM));
+    CHECK(!strcmp(o->nodes[1].name, "conv_again + bn_2"), "name '%s'", o->nodes[1].name);
+    CHECK(o->nodes[0].inputs[1] != o->nodes[1].inputs[1], "folded weights shared between the two convs");
+    CHECK(!memcmp(before, g->values[wid].data, sizeof(float) * (size_t)wn), "the network's weights changed");
+    check_same_function("shared-weight conv + BN", g, o);
+    kiln_graph_free(o);
+    free(before);
+    kiln_graph_free(g);
+
+    /* BN after a conv read twice: not folded; BN after a conv with a fused activation: not folded */
+    g = kiln_graph_new();
+    x = kiln_graph_add_input(g, "in", 4, d4);
+    c1 = t_conv(g, "conv1", x, 1, 3);
+    int bn = t_bn(g, "bn", c1);
+    int sum_in[2] = { bn, c1 };
+    int s = t_simple(g, KILN_OP_ADD, "add", sum_in, 2, 0);
+    c2 = t_conv(g, "conv2", s, 1, 3);
+    g->nodes[g->values[c2].producer].attrs.act = kiln_act_relu();
+    int bn2 = t_bn(g, "bn2", c2);
+    kiln_graph_mark_output(g, bn2);
+    o = optimized(g, NULL);
+    CHECK(count_op(o, KILN_OP_BATCHNORM) == 2, "folded a BN it must not fold (%d left)", count_op(o, KILN_OP_BATCHNORM));
+    check_same_function("unfoldable BNs", g, o);
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+
+    /* Dense without bias + BN on [N, C] */
+    g = kiln_graph_new();
+    int64_t d2[2] = { 1, 7 };
+    x = kiln_graph_add_input(g, "in", 2, d2);
+    int64_t wd[2] = { 7, 4 };
+    int dins[2] = { x, t_const(g, "dense/kernel", 2, wd, -1, 1) };
+    int dn = kiln_graph_add_node(g, KILN_OP_DENSE, "dense", dins, 2, NULL);
+    int db = t_bn(g, "bn", dn);
+    kiln_graph_mark_output(g, db);
+    o = optimized(g, NULL);
+    CHECK(o->n_nodes == 1 && o->nodes[0].n_inputs == 3, "dense+BN: %d nodes", o->n_nodes);
+    check_same_function("dense (no bias) + BN", g, o);
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+}
+
+static void test_fuse(void)
+{
+    int64_t d4[4] = { 1, 4, 4, 2 };
+    kiln_graph *g = kiln_graph_new();
+    int x = kiln_graph_add_input(g, "in", 4, d4);
+    /* conv already has relu: the sigmoid after it stays a node */
+    int c = t_conv(g, "conv", x, 3, 2);
+    g->nodes[g->values[c].producer].attrs.act = kiln_act_relu();
+    int sg = t_act(g, "sigmoid", c, kiln_act_make(KILN_ACT_SIGMOID, 0, 0, 0));
+    /* maxpool is not a fusion target */
+    kiln_attrs pa;
+    kiln_attrs_init(&pa);
+    int mp = kiln_graph_add_node(g, KILN_OP_MAXPOOL, "pool", &sg, 1, &pa);
+    int t = t_act(g, "tanh", mp, kiln_act_make(KILN_ACT_TANH, 0, 0, 0));
+    /* add + leaky relu fuses, and the output keeps the activation's name */
+    int ai[2] = { t, x };
+    int ad = t_simple(g, KILN_OP_ADD, "add", ai, 2, 0);
+    int lr = t_act(g, "Out", ad, kiln_act_make(KILN_ACT_RELU, 0.1f, INFINITY, 0.0f));
+    kiln_graph_mark_output(g, lr);
+    kiln_graph *o = optimized(g, NULL);
+    CHECK(count_op(o, KILN_OP_ACTIVATION) == 2 && o->n_nodes == 5, "%d nodes, %d activations", o->n_nodes,
+          count_op(o, KILN_OP_ACTIVATION));
+    CHECK(!strcmp(o->nodes[o->n_nodes - 1].name, "add + Out") &&
+              o->nodes[o->n_nodes - 1].attrs.act.kind == KILN_ACT_RELU &&
+              o->nodes[o->n_nodes - 1].attrs.act.alpha == 0.1f,
+          "last node '%s'", o->nodes[o->n_nodes - 1].name);
+    check_same_function("activation fusion", g, o);
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+}
+
+int main(void)
+{
+    t_rng = 31337u;
+    test_pipeline_table();
+    test_identity();
+    test_fold();
+    test_fuse();
+    if (t_failures) {
+        fprintf(stderr, "test_passes: %d check(s) failed\n", t_failures);
+        return 1;
+    }
+    printf("test_passes: all checks passed\n");
+    return 0;
+}
