@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "graph.h"
+#include "infer.h"
 #include "status.h"
 
 typedef int (*infer_fn)(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims);
@@ -22,7 +23,7 @@ static void copy_shape(const kiln_value *v, int *rank, int64_t *dims)
     for (int i = 0; i < v->rank; i++) dims[i] = v->dims[i];
 }
 
-static int kiln_infer_same(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
+int kiln_infer_same(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
 {
     copy_shape(IN(0), rank, dims);
     if (n->op == KILN_OP_BATCHNORM) {
@@ -45,7 +46,7 @@ static int spatial_out(int64_t in, int k, int s, int d, int p0, int p1, int64_t 
     return 0;
 }
 
-static int kiln_infer_conv2d(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
+int kiln_infer_conv2d(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
 {
     const kiln_value *x = IN(0), *w = IN(1);
     const kiln_attrs *a = &n->attrs;
@@ -66,7 +67,7 @@ static int kiln_infer_conv2d(const kiln_graph *g, const kiln_node *n, int *rank,
     return 0;
 }
 
-static int kiln_infer_dense(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
+int kiln_infer_dense(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
 {
     const kiln_value *x = IN(0), *w = IN(1);
     if (x->rank < 2) return bad(n, "input must have a feature axis");
@@ -77,7 +78,7 @@ static int kiln_infer_dense(const kiln_graph *g, const kiln_node *n, int *rank, 
     return 0;
 }
 
-static int kiln_infer_pool(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
+int kiln_infer_pool(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
 {
     const kiln_value *x = IN(0);
     const kiln_attrs *a = &n->attrs;
@@ -89,7 +90,7 @@ static int kiln_infer_pool(const kiln_graph *g, const kiln_node *n, int *rank, i
     return 0;
 }
 
-static int kiln_infer_global_pool(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
+int kiln_infer_global_pool(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
 {
     const kiln_value *x = IN(0);
     if (x->rank != 4) return bad(n, "input must be 4-D NHWC");
@@ -105,7 +106,7 @@ static int kiln_infer_global_pool(const kiln_graph *g, const kiln_node *n, int *
     return 0;
 }
 
-static int kiln_infer_pad(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
+int kiln_infer_pad(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
 {
     const kiln_value *x = IN(0);
     copy_shape(x, rank, dims);
@@ -117,7 +118,7 @@ static int kiln_infer_pad(const kiln_graph *g, const kiln_node *n, int *rank, in
     return 0;
 }
 
-static int kiln_infer_concat(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
+int kiln_infer_concat(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
 {
     const kiln_value *x = IN(0);
     int ax = n->attrs.axis;
@@ -133,7 +134,7 @@ static int kiln_infer_concat(const kiln_graph *g, const kiln_node *n, int *rank,
     return 0;
 }
 
-static int kiln_infer_broadcast(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
+int kiln_infer_broadcast(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
 {
     const kiln_value *a = IN(0), *b = IN(1);
     /* Constants have no batch axis placeholder semantics: treat their dims literally, right-aligned. */
@@ -153,7 +154,7 @@ static int kiln_infer_broadcast(const kiln_graph *g, const kiln_node *n, int *ra
     return 0;
 }
 
-static int kiln_infer_reshape(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
+int kiln_infer_reshape(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
 {
     const kiln_value *x = IN(0);
     const kiln_attrs *a = &n->attrs;
@@ -185,7 +186,7 @@ static int kiln_infer_reshape(const kiln_graph *g, const kiln_node *n, int *rank
     return 0;
 }
 
-static int kiln_infer_transpose(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
+int kiln_infer_transpose(const kiln_graph *g, const kiln_node *n, int *rank, int64_t *dims)
 {
     const kiln_value *x = IN(0);
     const kiln_attrs *a = &n->attrs;
