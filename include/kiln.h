@@ -126,12 +126,27 @@ const char *kiln_network_format(const kiln_network *net);
 typedef enum { KILN_PRECISION_FP32 = 0, KILN_PRECISION_FP16 = 1 } kiln_precision;
 
 typedef struct {
-    kiln_precision precision; /* FP32 now */
+    kiln_precision precision; /* FP32; FP16 needs device = KILN_DEVICE_CUDA */
     int batch_min, batch_max; /* batch range the engine accepts; default 1..1 */
     int threads;              /* worker threads at run time; default 1 */
     int verbose;              /* print build steps to stderr */
-    const char *disabled_passes; /* comma-separated optimizer pass names to skip, or NULL; copied by build */
+    const char *disabled_passes; /* comma-separated optimizer pass names to skip ("all": every pass), or NULL */
+    const char *dump_after;   /* optimizer pass name (or "all") after which the graph is printed to stderr, or NULL */
+    int device;               /* KILN_DEVICE_CPU (default) or KILN_DEVICE_CUDA: the engine runs on the GPU present at
+                               * build time (libkiln_cuda.so, loaded at run time; FP16 precision needs CUDA) */
+    int tactics;              /* kiln_tactics_mode: KILN_TACTICS_TIMED (default), _HEURISTIC or _REFERENCE */
+    const char *timing_cache; /* timed tactics: file of earlier timings, read and updated (NULL: none); a rebuild of
+                               * the same model on the same CPU then times nothing */
 } kiln_build_options;
+
+typedef enum { KILN_DEVICE_CPU = 0, KILN_DEVICE_CUDA = 1 } kiln_device;
+
+/* How the builder picks each CPU layer's kernel (kiln_build_options.tactics). */
+typedef enum {
+    KILN_TACTICS_TIMED = 0,     /* default: time the candidate kernels on this CPU, keep the fastest */
+    KILN_TACTICS_HEURISTIC = 1, /* rules on shapes and the CPU's ISA: deterministic, byte-identical engine files */
+    KILN_TACTICS_REFERENCE = 2  /* reference kernels only (slow; for checking the others) */
+} kiln_tactics_mode;
 
 /* Fill *opt with the defaults above. */
 void kiln_build_options_init(kiln_build_options *opt);
@@ -176,6 +191,40 @@ kiln_status kiln_context_bind_input(kiln_context *ctx, int index, const float *d
 kiln_status kiln_context_bind_output(kiln_context *ctx, int index, float *data);
 /* Run the engine on `batch` samples (within the engine's batch range) using the bound buffers. */
 kiln_status kiln_context_run(kiln_context *ctx, int batch);
+
+/* ---- layers: profiling and per-layer inspection ------------------------------------------------------------------ */
+
+/* One layer of a built engine (one optimized graph node). Strings are owned by the engine. */
+typedef struct {
+    const char *name;   /* the source layers fused into it: "conv2d_3 + batch_normalization_3 + activation_3" */
+    const char *type;   /* op name: "Conv2D", "Dense", ... */
+    const char *output; /* name of the value it writes (the LAST source layer's name; unchanged by fusion, so the same
+                         * layer of an optimized and an unoptimized engine of one model writes the same name) */
+    int rank;
+    int64_t dims[KILN_TENSOR_MAX_RANK]; /* output shape, dims[0] = the engine's batch_max */
+    int backend, tactic; /* 0, 0 = CPU reference kernel */
+} kiln_layer_info;
+
+int kiln_engine_num_layers(const kiln_engine *engine);
+kiln_status kiln_engine_layer_info(const kiln_engine *engine, int index, kiln_layer_info *info);
+
+/* What the layer callback receives right after layer `index` ran inside kiln_context_run. */
+typedef struct {
+    int index;            /* layer index, execution order */
+    int batch;            /* samples in this run */
+    double start_ms;      /* CLOCK_MONOTONIC time the layer's kernel started, in ms */
+    double ms;            /* its wall time (the callback's own time is not included) */
+    const float *output;  /* the layer's output for this run, readable only during the callback (the memory planner
+                           * reuses the buffer for later layers); NULL when it is not in host memory */
+    int64_t pitch;        /* 0: dense. Else floats between consecutive pixels (output is a channel slice of a wider
+                           * buffer): element c of pixel p is output[p * pitch + c] */
+} kiln_layer_event;
+
+typedef void (*kiln_layer_callback)(void *user, const kiln_layer_event *event);
+
+/* Call cb(user, event) after every layer of every later run of ctx (NULL cb: off, the default; then no clock is read).
+ * Used by `kiln bench --dumpProfile` (timings) and `kiln compare --per-layer` (intermediate tensors). */
+kiln_status kiln_context_set_layer_callback(kiln_context *ctx, kiln_layer_callback cb, void *user);
 
 #ifdef __cplusplus
 }

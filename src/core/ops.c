@@ -36,4 +36,6 @@ void kiln_attrs_init(kiln_attrs *a)
     a->eps = 1e-3f;
     a->act.kind = KILN_ACT_NONE;
     a->act.beta = INFINITY;
+    a->act2.kind = KILN_ACT_NONE;
+    a->act2.beta = INFINITY;
 }

@@ -68,6 +68,7 @@ typedef struct {
     float pad_value;
     float eps;            /* batchnorm */
     kiln_act act;         /* fused activation (conv, dense, add...) or the activation of ACTIVATION */
+    kiln_act act2;        /* squeeze_excite: the gate activation (sigmoid, hard_sigmoid); unused by other ops */
 } kiln_attrs;
 
 /* Name of an op ("Conv2D"), or "?" when out of range. */

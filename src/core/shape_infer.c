@@ -64,6 +64,12 @@ int kiln_infer_conv2d(const kiln_graph *g, const kiln_node *n, int *rank, int64_
         if (spatial_out(x->dims[1 + i], a->kernel[i], a->stride[i], a->dilation[i], a->pads[i], a->pads[2 + i],
                         &dims[1 + i]))
             return bad(n, "kernel larger than the padded input, or bad stride/dilation");
+    if (n->n_inputs > 3) { /* residual input (optimizer's residual fusion): exactly the output's shape */
+        const kiln_value *r = IN(3);
+        if (r->kind != KILN_VALUE_ACTIVATION || r->rank != 4 || r->dims[1] != dims[1] || r->dims[2] != dims[2] ||
+            r->dims[3] != dims[3])
+            return bad(n, "residual input differs from the output shape");
+    }
     return 0;
 }
 

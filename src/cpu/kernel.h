@@ -15,8 +15,18 @@ typedef struct {
     const kiln_node *node;
     int batch;               /* samples in this run */
     const float *in[KILN_MAX_NODE_INPUTS]; /* data of node->inputs[i]: activations or constant weights */
-    float *out;              /* data of node->output: batch * numel(output) floats, never aliasing an input */
+    float *out;              /* data of node->output: batch * numel(output) floats. It never overlaps an input,
+                              * except that the memory planner may make it the very same buffer as input 0 of an
+                              * elementwise op (Activation, BatchNorm, Add/Sub/Mul/Div/Max/Min of equal shapes,
+                              * SqueezeExcite) or of Reshape/Identity; kernels of those ops read element i before
+                              * writing element i, and copies skip in == out. */
     void *workspace;         /* kiln_cpu_workspace_bytes(node, batch) bytes, 64-byte aligned, or NULL when 0 */
+    /* Row pitches (memory planner views, src/plan/plan.h): an NHWC activation whose pitch P is not 0 stores pixel p's
+     * channel c at data[p * P + c] instead of data[p * C + c] (it is a channel slice of a wider buffer, e.g. its part
+     * of a Concat's output). 0 = dense. Only ops listed in kiln_plan_op_reads_pitch / kiln_plan_op_writes_pitch ever
+     * see a non-zero pitch; every other kernel may ignore these fields. */
+    int64_t in_pitch[KILN_MAX_NODE_INPUTS];
+    int64_t out_pitch;
 } kiln_kernel_args;
 
 typedef void (*kiln_kernel_fn)(const kiln_kernel_args *a);
@@ -25,6 +35,8 @@ typedef void (*kiln_kernel_fn)(const kiln_kernel_args *a);
 kiln_kernel_fn kiln_ref_kernel(kiln_op op);
 /* Scratch bytes the reference kernel of `node` needs for `batch` samples (0 for most ops). */
 size_t kiln_ref_workspace_bytes(const kiln_graph *g, const kiln_node *node, int batch);
+/* Scratch of the reference squeeze-excite kernel (src/cpu/ref/squeeze_excite.c). */
+size_t kiln_ref_squeeze_excite_workspace(const kiln_graph *g, const kiln_node *node, int batch);
 
 /* Declarations of every reference kernel named in ops.def. */
 #define KILN_OP(e, name, min_in, max_in, infer, ref) void ref(const kiln_kernel_args *a);

@@ -10,8 +10,11 @@
 #include <unistd.h>
 
 #include "../core/status.h"
+#include "../cpu/engine_tactics.h"
 #include "../cpu/kernel.h"
+#include "../cpu/tactics.h"
 #include "../plan/plan.h"
+#include "../runtime/backend_cuda.h"
 #include "../runtime/engine_internal.h"
 #include "bytes.h"
 #include "checksum.h"
@@ -53,6 +56,10 @@ static void read_attrs(kiln_rbuf *r, kiln_attrs *a)
     a->act.alpha = kiln_r_f32(r);
     a->act.beta = kiln_r_f32(r);
     a->act.gamma = kiln_r_f32(r);
+    a->act2.kind = kiln_r_i32(r);
+    a->act2.alpha = kiln_r_f32(r);
+    a->act2.beta = kiln_r_f32(r);
+    a->act2.gamma = kiln_r_f32(r);
 }
 
 /* A count of records each at least min_bytes long, checked against the bytes left. */
@@ -118,7 +125,7 @@ static int parse_nodes(parser *p, kiln_engine *e)
 {
     kiln_graph *g = e->g;
     int32_t n;
-    if (read_count(p, "node", 16 + 204, &n)) return -1; /* fixed fields + attrs */
+    if (read_count(p, "node", 16 + KILN_EF_ATTRS_BYTES, &n)) return -1; /* fixed fields + attrs */
     g->nodes = calloc((size_t)n + 1, sizeof(kiln_node));
     if (!g->nodes) return CORRUPT(p, "out of memory");
     g->cap_nodes = n + 1;
@@ -145,7 +152,7 @@ static int parse_nodes(parser *p, kiln_engine *e)
         if (p->r.bad) return CORRUPT(p, "ends inside node %d", i);
         if (nd->output < 0 || nd->output >= g->n_values)
             return CORRUPT(p, "node %d '%s' writes a value out of range", i, nd->name);
-        if ((unsigned)nd->attrs.act.kind >= KILN_ACT_COUNT)
+        if ((unsigned)nd->attrs.act.kind >= KILN_ACT_COUNT || (unsigned)nd->attrs.act2.kind >= KILN_ACT_COUNT)
             return CORRUPT(p, "node %d '%s' has unknown activation %d", i, nd->name, nd->attrs.act.kind);
         if (nd->attrs.rank < 0 || nd->attrs.rank > KILN_MAX_RANK)
             return CORRUPT(p, "node %d '%s' has attribute rank %d", i, nd->name, nd->attrs.rank);
@@ -205,13 +212,16 @@ static int parse_layers_and_plan(parser *p, kiln_engine *e)
     if (n != g->n_nodes) return CORRUPT(p, "%d layers for %d nodes", n, g->n_nodes);
     e->layers = calloc((size_t)n + 1, sizeof(kiln_layer));
     e->value_offset = malloc(sizeof(int64_t) * ((size_t)g->n_values + 1));
-    if (!e->layers || !e->value_offset) return CORRUPT(p, "out of memory");
+    e->value_pitch = malloc(sizeof(int64_t) * ((size_t)g->n_values + 1));
+    if (!e->layers || !e->value_offset || !e->value_pitch) return CORRUPT(p, "out of memory");
     for (int i = 0; i < n; i++) {
         e->layers[i].backend = kiln_r_i32(&p->r);
         e->layers[i].tactic = kiln_r_i32(&p->r);
         e->layers[i].workspace = kiln_r_i64(&p->r);
         if (p->r.bad) return CORRUPT(p, "ends inside layer %d", i);
-        if (e->layers[i].backend != 0 || e->layers[i].tactic != 0)
+        if ((e->layers[i].backend != 0 && e->layers[i].backend != 1) ||
+            (e->layers[i].backend == 0 && !kiln_cpu_tactic_get((kiln_op)g->nodes[i].op, e->layers[i].tactic)))
+            /* backend 1 = CUDA: its own tactics; CPU tactics: src/cpu/tactics.c (an ISA this CPU lacks falls back) */
             return CORRUPT(p, "layer %d '%s' uses backend %d tactic %d, unknown to this kiln", i, g->nodes[i].name,
                            e->layers[i].backend, e->layers[i].tactic);
         if (e->layers[i].workspace < 0) return CORRUPT(p, "layer %d has a negative workspace", i);
@@ -219,6 +229,7 @@ static int parse_layers_and_plan(parser *p, kiln_engine *e)
     e->arena_bytes = kiln_r_i64(&p->r);
     e->workspace_bytes = kiln_r_i64(&p->r);
     for (int v = 0; v < g->n_values; v++) e->value_offset[v] = kiln_r_i64(&p->r);
+    for (int v = 0; v < g->n_values; v++) e->value_pitch[v] = kiln_r_i64(&p->r);
     if (p->r.bad) return CORRUPT(p, "ends inside the memory plan");
     /* Every planned activation must fit the arena at batch_max, and the arena cannot exceed what no planning at all
      * would take (which also bounds the allocation a context makes). */
@@ -231,14 +242,46 @@ static int parse_layers_and_plan(parser *p, kiln_engine *e)
         int64_t off = e->value_offset[v];
         if (bound) {
             if (off != -1) return CORRUPT(p, "value '%s' is bound by the caller but has an arena offset", val->name);
+            if (e->value_pitch[v]) return CORRUPT(p, "value '%s' is bound by the caller but has a row pitch", val->name);
             continue;
         }
         int64_t bytes = kiln_plan_value_bytes(val, e->batch_max);
         sum += bytes;
-        if (off < 0 || off % KILN_PLAN_ALIGN || off > e->arena_bytes || bytes > e->arena_bytes - off)
+        int64_t pitch = e->value_pitch[v];
+        if (pitch) { /* a view (channel slice of a wider buffer): 4-D, pitch above its channels, inside the arena */
+            if (val->rank != 4 || pitch <= val->dims[3] || pitch > KILN_EF_MAX_NUMEL)
+                return CORRUPT(p, "value '%s' has row pitch %lld", val->name, (long long)pitch);
+            bytes = kiln_plan_span_bytes(val, e->batch_max, pitch);
+            /* only kernels that honour pitches may write or read it (kiln_kernel_args.in_pitch / out_pitch) */
+            if (val->producer < 0 || !kiln_plan_op_writes_pitch(g->nodes[val->producer].op))
+                return CORRUPT(p, "value '%s' has a row pitch its producer does not write", val->name);
+            for (int i = 0; i < g->n_nodes; i++)
+                for (int j = 0; j < g->nodes[i].n_inputs; j++)
+                    if (g->nodes[i].inputs[j] == v && !kiln_plan_op_reads_pitch(g->nodes[i].op, j))
+                        return CORRUPT(p, "value '%s' has a row pitch layer '%s' cannot read", val->name,
+                                       g->nodes[i].name);
+        }
+        if (off < 0 || off % (pitch ? 4 : KILN_PLAN_ALIGN) || off > e->arena_bytes || bytes > e->arena_bytes - off)
             return CORRUPT(p, "value '%s' lies outside the activation arena", val->name);
     }
     if (e->arena_bytes < 0 || e->arena_bytes > sum) return CORRUPT(p, "arena size %lld is impossible", (long long)e->arena_bytes);
+    /* build report */
+    e->layers_imported = kiln_r_i32(&p->r);
+    uint32_t ns = kiln_r_u32(&p->r);
+    if (p->r.bad || ns > KILN_EF_MAX_PASS_STATS || e->layers_imported < 0)
+        return CORRUPT(p, "bad build report");
+    e->n_pass_stats = (int32_t)ns;
+    for (uint32_t i = 0; i < ns; i++) {
+        char *name = kiln_r_str(&p->r);
+        e->pass_rewrites[i] = kiln_r_i32(&p->r);
+        int ok = !p->r.bad && name && strlen(name) < sizeof e->pass_name[i] && e->pass_rewrites[i] >= 0;
+        if (ok) strcpy(e->pass_name[i], name);
+        free(name);
+        if (!ok) return CORRUPT(p, "bad build report entry %u", i);
+    }
+    e->plan_lower_bound = kiln_r_i64(&p->r);
+    if (p->r.bad || e->plan_lower_bound < 0 || e->plan_lower_bound > e->arena_bytes)
+        return CORRUPT(p, "bad build report");
     /* Scratch space is what this kiln's kernels need, whatever the file says. */
     e->workspace_bytes = 0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -264,7 +307,8 @@ static int parse_options(parser *p, kiln_engine *e)
     if (fmt_ok) strcpy(e->source_format, fmt);
     free(fmt);
     if (!fmt_ok) return CORRUPT(p, "source format name too long");
-    if (e->precision != KILN_PRECISION_FP32) return CORRUPT(p, "precision %d unknown", e->precision);
+    if (e->precision != KILN_PRECISION_FP32 && e->precision != KILN_PRECISION_FP16) /* FP16: CUDA engines */
+        return CORRUPT(p, "precision %d unknown", e->precision);
     if (e->batch_min < 1 || e->batch_min > e->batch_max || e->batch_max > KILN_EF_MAX_BATCH)
         return CORRUPT(p, "batch range %d:%d", e->batch_min, e->batch_max);
     if (e->threads < 1 || e->threads > KILN_EF_MAX_THREADS) return CORRUPT(p, "thread count %d", e->threads);
@@ -298,7 +342,8 @@ static kiln_status check_header(const char *path, const uint8_t *b, size_t size,
         return kiln_fail(KILN_ERR_CHECKSUM, "engine '%s': corrupt (checksum mismatch: stored 0x%08x, computed 0x%08x)",
                          path, stored, computed);
     uint32_t target = le32(b + KILN_EF_OFF_TARGET);
-    if (target != kiln_host_target())
+    /* CUDA engines (backend_cuda.h) load anywhere; the GPU's SM version is checked when a context is created. */
+    if (target != kiln_host_target() && !KILN_TARGET_IS_CUDA(target))
         return kiln_fail(KILN_ERR_TARGET, "engine '%s': built for %s, this machine is %s", path,
                          kiln_target_name(target), kiln_target_name(kiln_host_target()));
     uint64_t woff = le64(b + KILN_EF_OFF_WEIGHTS_OFFSET), wbytes = le64(b + KILN_EF_OFF_WEIGHTS_BYTES);
@@ -366,6 +411,11 @@ kiln_status kiln_engine_load(const char *path, kiln_engine **out)
     if (bad) {
         kiln_engine_free(e);
         return kiln_fail(KILN_ERR_FORMAT, "engine '%s': corrupt (%s)", path, p.why);
+    }
+    /* Resolve CPU tactics for this machine (ISA fallbacks) and pack the weights they need. */
+    if ((st = kiln_cpu_engine_prepare(e))) {
+        kiln_engine_free(e);
+        return st;
     }
     *out = e;
     return KILN_OK;

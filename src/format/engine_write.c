@@ -31,6 +31,10 @@ static void write_attrs(kiln_wbuf *w, const kiln_attrs *a)
     kiln_w_f32(w, a->act.alpha);
     kiln_w_f32(w, a->act.beta);
     kiln_w_f32(w, a->act.gamma);
+    kiln_w_i32(w, a->act2.kind);
+    kiln_w_f32(w, a->act2.alpha);
+    kiln_w_f32(w, a->act2.beta);
+    kiln_w_f32(w, a->act2.gamma);
 }
 
 /* Everything before the weights block, padded with zeros to its 64-byte aligned start. */
@@ -94,6 +98,15 @@ static void write_meta(kiln_wbuf *w, const kiln_engine *e)
     kiln_w_i64(w, e->arena_bytes);
     kiln_w_i64(w, e->workspace_bytes);
     for (int i = 0; i < g->n_values; i++) kiln_w_i64(w, e->value_offset[i]);
+    for (int i = 0; i < g->n_values; i++) kiln_w_i64(w, e->value_pitch ? e->value_pitch[i] : 0);
+    /* build report (what the optimizer and planner did; kiln inspect's summary) */
+    kiln_w_i32(w, e->layers_imported);
+    kiln_w_u32(w, (uint32_t)e->n_pass_stats);
+    for (int i = 0; i < e->n_pass_stats; i++) {
+        kiln_w_str(w, e->pass_name[i]);
+        kiln_w_i32(w, e->pass_rewrites[i]);
+    }
+    kiln_w_i64(w, e->plan_lower_bound);
     /* zero padding up to the weights block */
     size_t pad = (KILN_EF_WEIGHTS_ALIGN - w->len % KILN_EF_WEIGHTS_ALIGN) % KILN_EF_WEIGHTS_ALIGN;
     uint8_t *z = kiln_w_reserve(w, pad);

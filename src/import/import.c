@@ -1,4 +1,4 @@
-/* Format detection from content: HDF5 (Keras .h5), zip (Keras 3 .keras), kiln engine, or refused. */
+/* Format detection from content: HDF5 (Keras .h5), zip (Keras 3 .keras), ONNX protobuf, kiln engine, or refused. */
 #include "import.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 
 #include "../core/status.h"
 #include "keras/keras_import.h"
+#include "onnx/onnx_import.h"
 
 static const unsigned char hdf5_sig[8] = { 0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n' };
 
@@ -43,12 +44,17 @@ kiln_status kiln_import_file(const char *path, kiln_graph **out, char *format, s
         set_format(format, format_cap, "keras-h5");
         return kiln_keras_import_h5(path, out);
     }
-    if (n >= 4 && !memcmp(head, "PK\3\4", 4))
-        return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: a zip archive (Keras 3 .keras format), not supported yet; "
-                         "save the model as .h5 (model.save('model.h5')) and import that", path);
+    if (n >= 4 && !memcmp(head, "PK\3\4", 4)) {
+        set_format(format, format_cap, "keras-zip");
+        return kiln_keras_import_zip(path, out);
+    }
+    if (kiln_onnx_sniff(head, n)) {
+        set_format(format, format_cap, "onnx");
+        return kiln_onnx_import(path, out);
+    }
     if (n >= 7 && !memcmp(head, "KILNENG", 7))
         return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "%s: this is a kiln engine file, not a model: load it "
                          "(kiln_engine_load) instead of importing it", path);
     if (n == 0) return kiln_fail(KILN_ERR_FORMAT, "%s: unrecognized format (the file is empty)", path);
-    return kiln_fail(KILN_ERR_FORMAT, "%s: unrecognized format (not a Keras .h5/HDF5 file)", path);
+    return kiln_fail(KILN_ERR_FORMAT, "%s: unrecognized format (not a Keras .h5/HDF5 file, a Keras .keras zip or an ONNX model)", path);
 }

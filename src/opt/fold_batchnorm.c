@@ -81,7 +81,7 @@ kiln_status kiln_pass_fold_batchnorm(kiln_graph *g, int *changes)
         if (p < 0 || dead[p]) continue;
         const kiln_node *P = &g->nodes[p];
         if (P->op != KILN_OP_CONV2D && P->op != KILN_OP_DENSE) continue;
-        if (P->attrs.act.kind != KILN_ACT_NONE) continue;
+        if (P->attrs.act.kind != KILN_ACT_NONE || P->n_inputs > 3) continue; /* no activation, no residual yet */
         if (kiln_opt_use_count(g, x) != 1 || kiln_opt_is_graph_output(g, x)) continue;
         int all_const = is_const(g, P->inputs[1]) && (P->n_inputs < 3 || is_const(g, P->inputs[2]));
         for (int j = 1; j < 5; j++) all_const &= is_const(g, B->inputs[j]);

@@ -1,6 +1,8 @@
 /* Pass fuse_activation: an ACTIVATION node whose input is produced by an op that applies attrs.act in its epilogue
  * (and has no activation yet), and read by nothing else, moves into that producer: producer.attrs.act = act.
- * The math is the same function (kiln_act_apply, src/core/act.h) applied at the end of the producer's kernel. */
+ * The math is the same function (kiln_act_apply, src/core/act.h) applied at the end of the producer's kernel:
+ *     Activation(P(x)) = act(P(x)) = P_with_epilogue(x)      for every kind: relu (incl. relu6/clip, leaky,
+ * thresholded), sigmoid, hard_sigmoid, swish, hard_swish, tanh, elu, gelu, selu, softplus, softsign, exponential. */
 #include <stdlib.h>
 
 #include "../core/status.h"
@@ -14,6 +16,10 @@ static int has_epilogue(int op)
     case KILN_OP_CONV2D:
     case KILN_OP_DENSE:
     case KILN_OP_BATCHNORM: /* a BatchNorm that could not be folded (after an Add, or a standalone one) */
+    case KILN_OP_MAXPOOL:   /* pools apply attrs.act to each result as they write it */
+    case KILN_OP_AVGPOOL:
+    case KILN_OP_GLOBAL_AVGPOOL:
+    case KILN_OP_GLOBAL_MAXPOOL:
     case KILN_OP_ADD:
     case KILN_OP_SUB:
     case KILN_OP_MUL:

@@ -71,3 +71,105 @@ void kiln_opt_remove_nodes(kiln_graph *g, const uint8_t *dead)
     }
     g->n_nodes = nn;
 }
+
+int kiln_opt_is_const(const kiln_graph *g, int v)
+{
+    return g->values[v].kind == KILN_VALUE_CONSTANT && g->values[v].data != NULL;
+}
+
+int kiln_opt_single_reader(const kiln_graph *g, int v)
+{
+    return kiln_opt_use_count(g, v) == 1 && !kiln_opt_is_graph_output(g, v);
+}
+
+int kiln_opt_reader(const kiln_graph *g, int v)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i].n_inputs; j++)
+            if (g->nodes[i].inputs[j] == v) return i;
+    return -1;
+}
+
+char *kiln_opt_join(const char *a, const char *sep, const char *b)
+{
+    size_t len = strlen(a) + strlen(sep) + strlen(b) + 1;
+    char *s = malloc(len);
+    if (s) snprintf(s, len, "%s%s%s", a, sep, b);
+    return s;
+}
+
+kiln_status kiln_opt_prepend_name(kiln_node *n, const char *src)
+{
+    char *name = kiln_opt_join(src, " + ", n->name);
+    if (!name) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory fusing '%s' into '%s'", src, n->name);
+    free(n->name);
+    n->name = name;
+    return KILN_OK;
+}
+
+int kiln_opt_add_const(kiln_graph *g, const char *base, const char *suffix, int rank, const int64_t *dims, float *data)
+{
+    char name[600];
+    snprintf(name, sizeof name, "%s %s", base, suffix);
+    int64_t d[KILN_MAX_RANK] = { 0 };
+    memcpy(d, dims, sizeof(int64_t) * (size_t)rank);
+    int id = kiln_graph_add_constant(g, name, rank, d, data);
+    if (id < 0) kiln_fail(KILN_ERR_NO_MEMORY, "optimizer: out of memory adding constant '%s'", name);
+    return id;
+}
+
+int kiln_opt_ensure_bias(kiln_graph *g, int n)
+{
+    if (g->nodes[n].n_inputs > 2) return 0;
+    const kiln_value *w = &g->values[g->nodes[n].inputs[1]];
+    int64_t c = w->dims[w->rank - 1];
+    float *z = calloc((size_t)c, sizeof(float));
+    if (!z) {
+        kiln_fail(KILN_ERR_NO_MEMORY, "optimizer: out of memory");
+        return -1;
+    }
+    char base[512];
+    snprintf(base, sizeof base, "%s", g->nodes[n].name);
+    int id = kiln_opt_add_const(g, base, "(zero bias)", 1, &c, z);
+    if (id < 0) return -1;
+    g->nodes[n].inputs[2] = id;
+    g->nodes[n].n_inputs = 3;
+    return 0;
+}
+
+void kiln_opt_move_tail(kiln_graph *g, int count, int pos)
+{
+    if (count <= 0 || pos >= g->n_nodes - count) return;
+    kiln_node *tmp = malloc(sizeof(kiln_node) * (size_t)count);
+    if (!tmp) return; /* cannot happen in practice; leaving order unchanged is caught by the check */
+    memcpy(tmp, &g->nodes[g->n_nodes - count], sizeof(kiln_node) * (size_t)count);
+    memmove(&g->nodes[pos + count], &g->nodes[pos], sizeof(kiln_node) * (size_t)(g->n_nodes - count - pos));
+    memcpy(&g->nodes[pos], tmp, sizeof(kiln_node) * (size_t)count);
+    free(tmp);
+    for (int i = 0; i < g->n_nodes; i++) g->values[g->nodes[i].output].producer = i;
+}
+
+/* Activations whose every output is >= 0. ReLU is y = x > t ? min(x, max) : slope * (x - t): with slope 0 and
+ * threshold t >= 0 it only gives 0 or values above t >= 0. */
+static int act_nonnegative(const kiln_act *a)
+{
+    switch (a->kind) {
+    case KILN_ACT_RELU: return a->alpha == 0.0f && a->gamma >= 0.0f;
+    case KILN_ACT_SIGMOID:
+    case KILN_ACT_HARD_SIGMOID:
+    case KILN_ACT_SOFTPLUS:
+    case KILN_ACT_EXP: return 1;
+    default: return 0;
+    }
+}
+
+int kiln_opt_output_nonnegative(const kiln_graph *g, int v)
+{
+    int p = g->values[v].producer;
+    if (p < 0) return 0;
+    const kiln_node *n = &g->nodes[p];
+    if (act_nonnegative(&n->attrs.act)) return 1;
+    /* max pooling of a non-negative tensor stays non-negative */
+    if (n->op == KILN_OP_MAXPOOL || n->op == KILN_OP_AVGPOOL) return kiln_opt_output_nonnegative(g, n->inputs[0]);
+    return 0;
+}

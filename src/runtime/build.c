@@ -11,10 +11,13 @@
 #include <string.h>
 
 #include "../core/status.h"
+#include "../cpu/engine_tactics.h"
 #include "../cpu/kernel.h"
 #include "../format/engine_file.h"
 #include "../opt/opt.h"
 #include "../plan/plan.h"
+#include "backend_cuda.h"
+#include "build_opt.h"
 #include "engine_internal.h"
 
 void kiln_build_options_init(kiln_build_options *opt)
@@ -27,13 +30,18 @@ void kiln_build_options_init(kiln_build_options *opt)
     opt->threads = 1;
     opt->verbose = 0;
     opt->disabled_passes = NULL;
+    opt->tactics = KILN_TACTICS_TIMED;
+    opt->timing_cache = NULL;
 }
 
 static kiln_status check_options(const kiln_build_options *o)
 {
-    if (o->precision != KILN_PRECISION_FP32)
-        return kiln_fail(KILN_ERR_UNSUPPORTED, "build options: precision %s is not supported yet (FP32 only)",
-                         o->precision == KILN_PRECISION_FP16 ? "FP16" : "unknown");
+    if (o->device != KILN_DEVICE_CPU && o->device != KILN_DEVICE_CUDA)
+        return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "build options: device %d is unknown (0 = CPU, 1 = CUDA)", o->device);
+    if (o->precision != KILN_PRECISION_FP32 && !(o->precision == KILN_PRECISION_FP16 && o->device == KILN_DEVICE_CUDA))
+        return kiln_fail(KILN_ERR_UNSUPPORTED, "build options: precision %s is not supported on the %s (FP32 only)",
+                         o->precision == KILN_PRECISION_FP16 ? "FP16" : "unknown",
+                         o->device == KILN_DEVICE_CUDA ? "GPU" : "CPU; FP16 needs --device cuda");
     if (o->batch_min < 1)
         return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "build options: batch_min is %d, it must be at least 1", o->batch_min);
     if (o->batch_min > o->batch_max)
@@ -78,6 +86,35 @@ static kiln_status pack_weights(kiln_engine *e)
     return KILN_OK;
 }
 
+/* CUDA engines (backend 1): the same optimized graph; the GPU present now is recorded as the target (its SM version)
+ * and every layer's tactic is chosen by timing candidates on it (src/cuda/). */
+static kiln_status build_cuda_layers(const kiln_build_options *o, kiln_engine *e)
+{
+    const kiln_cuda_backend_api *api;
+    kiln_status st = kiln_cuda_load(&api);
+    if (st) return st;
+    char err[1024] = "", name[256] = "";
+    int sm = 0;
+    if (api->probe(&sm, name, sizeof name, err, sizeof err))
+        return kiln_fail(KILN_ERR_UNSUPPORTED, "--device cuda: %s", err);
+    int32_t *tactic = calloc((size_t)e->g->n_nodes + 1, sizeof(int32_t));
+    if (!tactic) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory building the engine");
+    if (api->choose_tactics(e->g, o->precision == KILN_PRECISION_FP16, e->batch_max, tactic, err, sizeof err)) {
+        free(tactic);
+        return kiln_fail(KILN_ERR_UNSUPPORTED, "--device cuda: %s", err);
+    }
+    for (int i = 0; i < e->g->n_nodes; i++) {
+        e->layers[i].backend = 1;
+        e->layers[i].tactic = tactic[i];
+        e->layers[i].workspace = 0;
+    }
+    free(tactic);
+    e->workspace_bytes = 0;
+    e->target = KILN_TARGET_CUDA_BASE + (uint32_t)sm;
+    if (o->verbose) fprintf(stderr, "kiln: CUDA engine for %s (sm_%d)\n", name, sm);
+    return KILN_OK;
+}
+
 static kiln_status build(const kiln_network *net, const kiln_build_options *o, kiln_engine *e)
 {
     kiln_status st;
@@ -88,7 +125,7 @@ static kiln_status build(const kiln_network *net, const kiln_build_options *o, k
     e->target = kiln_host_target();
     snprintf(e->source_format, sizeof e->source_format, "%s", net->format);
     if (!(e->g = kiln_graph_clone(net->g))) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory copying the network");
-    if ((st = kiln_opt_run(e->g, o->disabled_passes, o->verbose))) return st;
+    if ((st = kiln_engine_optimize(e, o))) return st; /* src/runtime/build_opt.c: passes + build report */
     kiln_graph *g = e->g;
     if (g->n_inputs < 1 || g->n_outputs < 1)
         return kiln_fail(KILN_ERR_UNSUPPORTED, "the network has %d inputs and %d outputs (needs at least one of each)",
@@ -99,11 +136,10 @@ static kiln_status build(const kiln_network *net, const kiln_build_options *o, k
                 return kiln_fail(KILN_ERR_UNSUPPORTED, "output '%s' is the input itself (nothing to compute)",
                                  g->values[g->outputs[i]].name);
 
-    e->value_offset = malloc(sizeof(int64_t) * ((size_t)g->n_values + 1));
     e->layers = calloc((size_t)g->n_nodes + 1, sizeof(kiln_layer));
-    if (!e->value_offset || !e->layers) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory building the engine");
+    if (!e->layers) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory building the engine");
     int64_t sum = 0;
-    if ((st = kiln_plan_memory(g, e->batch_max, e->value_offset, &e->arena_bytes, &sum))) return st;
+    if ((st = kiln_engine_plan(e, o, &sum))) return st; /* src/runtime/build_opt.c: views, in place, best fit */
     if ((st = pack_weights(e))) return st;
     e->workspace_bytes = 0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -112,6 +148,11 @@ static kiln_status build(const kiln_network *net, const kiln_build_options *o, k
         e->layers[i].workspace = (int64_t)kiln_ref_workspace_bytes(g, &g->nodes[i], e->batch_max);
         if (e->layers[i].workspace > e->workspace_bytes) e->workspace_bytes = e->layers[i].workspace;
     }
+    if (o->device == KILN_DEVICE_CUDA && (st = build_cuda_layers(o, e))) return st;
+    /* CPU layers: pick each layer's kernel (timed or heuristic), then pack weights for the kernels that run here. */
+    if (o->device != KILN_DEVICE_CUDA && (st = kiln_cpu_choose_tactics(e, o))) return st;
+    if ((st = kiln_cpu_engine_prepare(e))) return st;
+    if (o->verbose && *kiln_cpu_engine_note(e)) fprintf(stderr, "kiln: %s\n", kiln_cpu_engine_note(e));
     if (o->verbose)
         fprintf(stderr,
                 "kiln: memory plan for batch %d: arena %lld bytes (all activations together: %lld), workspace %lld, "

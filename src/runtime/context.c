@@ -4,9 +4,13 @@
 #include <string.h>
 
 #include "../core/status.h"
+#include "../cpu/engine_tactics.h"
 #include "../cpu/kernel.h"
 #include "../plan/plan.h"
+#include "backend_cuda.h"
 #include "engine_internal.h"
+#include "layers.h"
+#include "threadpool.h"
 
 static void *alloc64(int64_t bytes)
 {
@@ -17,11 +21,13 @@ static void *alloc64(int64_t bytes)
 void kiln_context_free(kiln_context *c)
 {
     if (!c) return;
+    if (c->gpu && c->gpu_api) c->gpu_api->context_free(c->gpu);
     free(c->arena);
     free(c->workspace);
     free(c->bound_inputs);
     free(c->bound_outputs);
     free(c->value_ptr);
+    kiln_threadpool_free(c->pool);
     free(c);
 }
 
@@ -34,8 +40,9 @@ kiln_status kiln_context_create(const kiln_engine *e, kiln_context **out)
     kiln_context *c = calloc(1, sizeof(kiln_context));
     if (!c) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory creating a context");
     c->engine = e;
-    c->arena = alloc64(e->arena_bytes);
-    c->workspace = alloc64(e->workspace_bytes);
+    const int on_gpu = KILN_TARGET_IS_CUDA(e->target); /* CUDA engines keep activations on the GPU */
+    c->arena = alloc64(on_gpu ? 0 : e->arena_bytes);
+    c->workspace = alloc64(on_gpu ? 0 : e->workspace_bytes);
     c->bound_inputs = calloc((size_t)e->g->n_inputs + 1, sizeof(float *));
     c->bound_outputs = calloc((size_t)e->g->n_outputs + 1, sizeof(float *));
     c->value_ptr = calloc((size_t)e->g->n_values + 1, sizeof(float *));
@@ -43,6 +50,37 @@ kiln_status kiln_context_create(const kiln_engine *e, kiln_context **out)
         kiln_context_free(c);
         return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory for a context (arena %lld bytes, workspace %lld bytes)",
                          (long long)e->arena_bytes, (long long)e->workspace_bytes);
+    }
+    if (on_gpu) {
+        kiln_status st = kiln_cuda_load(&c->gpu_api);
+        char err[1024] = "";
+        int32_t *tactic = st ? NULL : calloc((size_t)e->g->n_nodes + 1, sizeof(int32_t));
+        if (!st && !tactic) st = kiln_fail(KILN_ERR_NO_MEMORY, "out of memory creating a context");
+        if (!st) {
+            for (int i = 0; i < e->g->n_nodes; i++) tactic[i] = e->layers[i].tactic;
+            int sm = 0;
+            char name[256] = "";
+            if (c->gpu_api->probe(&sm, name, sizeof name, err, sizeof err))
+                st = kiln_fail(KILN_ERR_TARGET, "CUDA engine: %s", err);
+            else if ((uint32_t)sm != e->target - KILN_TARGET_CUDA_BASE)
+                st = kiln_fail(KILN_ERR_TARGET,
+                               "the engine was built for a GPU of SM version sm_%u; this GPU (%s) is sm_%d: rebuild the "
+                               "engine on this GPU (kiln build --device cuda)",
+                               e->target - KILN_TARGET_CUDA_BASE, name, sm);
+            else if (c->gpu_api->context_create(e->g, e->precision == KILN_PRECISION_FP16, e->batch_min, e->batch_max,
+                                                tactic, &c->gpu, err, sizeof err))
+                st = kiln_fail(KILN_ERR_UNSUPPORTED, "CUDA context: %s", err);
+        }
+        free(tactic);
+        if (st) {
+            kiln_context_free(c);
+            return st;
+        }
+    }
+    /* CPU engines: the worker threads start once here and persist across runs. */
+    if (!on_gpu && e->threads > 1 && !(c->pool = kiln_threadpool_create(e->threads))) {
+        kiln_context_free(c);
+        return kiln_fail(KILN_ERR_NO_MEMORY, "cannot start %d worker threads for a context", e->threads);
     }
     *out = c;
     return KILN_OK;
@@ -88,6 +126,12 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
             return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "run: output %d '%s' has no buffer bound", i,
                              g->values[g->outputs[i]].name);
 
+    if (c->gpu) {
+        char err[1024] = "";
+        if (c->gpu_api->context_run(c->gpu, c->bound_inputs, c->bound_outputs, batch, err, sizeof err))
+            return kiln_fail(KILN_ERR_INTERNAL, "CUDA run: %s", err);
+        return KILN_OK;
+    }
     /* Where every value lives for this run. The arena offsets were planned for batch_max; a smaller batch uses the
      * start of each slot. Graph outputs are set before inputs so a later output slot naming the same value as an
      * earlier one is filled by the copy below. */
@@ -109,8 +153,14 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
         a.node = n;
         for (int j = 0; j < n->n_inputs; j++) a.in[j] = c->value_ptr[n->inputs[j]];
         a.out = c->value_ptr[n->output];
-        /* Tactic 0 of backend 0 is the reference kernel; other tactics plug in here. */
-        kiln_ref_kernel((kiln_op)n->op)(&a);
+        /* row pitches of memory-planner views (kernel.h); 0 = dense */
+        for (int j = 0; j < n->n_inputs; j++) a.in_pitch[j] = e->value_pitch ? e->value_pitch[n->inputs[j]] : 0;
+        a.out_pitch = e->value_pitch ? e->value_pitch[n->output] : 0;
+        /* Layer callback (profiling, per-layer compare): one predictable branch per layer when off. */
+        double layer_t0 = c->layer_cb ? kiln_layer_clock_ms() : 0.0;
+        /* The layer's tactic as resolved for this CPU (tactic 0: the reference kernel). */
+        kiln_cpu_engine_run_layer(e, i, &a, c->pool);
+        if (c->layer_cb) kiln_layer_notify(c, i, batch, layer_t0, a.out, a.out_pitch);
     }
     /* An output slot whose value is also an earlier slot's: copy (rare; keeps every bound buffer filled). */
     for (int i = 0; i < g->n_outputs; i++)

@@ -1,18 +1,25 @@
-/* kiln_engine_describe: what an engine contains, as a table for people or as JSON for tools.
+/* kiln_engine_describe: what an engine contains, as a table for people or as JSON for tools; and the layer printer
+ * the optimizer's --dump-after shares (describe.h).
  *
- * The JSON is shaped like trtexec's --exportLayerInfo (schema in docs/ENGINE_FORMAT.md, "Engine description"):
- *   {"Target","Precision","BatchMin","BatchMax","Threads","SourceFormat",
+ * The JSON is shaped like trtexec's --exportLayerInfo; schema "kiln-engine-info" version 2, documented in
+ * docs/INSPECT.md (fields are only ever added, never renamed):
+ *   {"Schema","SchemaVersion","Target","Precision","BatchMin","BatchMax","Threads","SourceFormat",
  *    "Bindings":[{"Name","IsInput","Dimensions","DataType","Layout"}],
- *    "Layers":[{"Name","LayerType","Inputs":[{"Name","Dimensions"}],"Outputs":[...],"Activation","TacticName",
- *               "Backend","WorkspaceBytes","ParameterCount"}],
- *    "ParameterCount","WeightsBytes","ArenaBytes","ActivationBytesTotal","WorkspaceBytes"}
+ *    "Layers":[{"Name","LayerType","SourceLayers","Inputs":[{"Name","Dimensions"}],"Outputs":[...],"Activation",
+ *               "Precision","TacticName","Backend","WorkspaceBytes","ParameterCount","InPlace"}],
+ *    "Summary":{"LayersImported","Layers","KernelLayers","ViewLayers","Fusions":{pass: rewrites},
+ *               "ConcatCopies","ConcatsInPlace","SqueezeExciteBlocks","HorizontalConvs"},
+ *    "ParameterCount","WeightsBytes","ArenaBytes","ArenaLowerBound","ActivationBytesTotal","WorkspaceBytes"}
  * Dimensions give the batch axis as -1 (any batch in [BatchMin, BatchMax]). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../core/status.h"
+#include "../cpu/engine_tactics.h"
+#include "../cpu/tactics.h"
 #include "../plan/plan.h"
+#include "describe.h"
 #include "engine_internal.h"
 
 static const char *dtype_name(int dt) { return dt == KILN_DTYPE_F16 ? "FP16" : "FP32"; }
@@ -53,17 +60,100 @@ static int64_t node_params(const kiln_graph *g, const kiln_node *n)
     return p;
 }
 
-/* The fused activation with the parameters that change its meaning: "relu6", "relu(max=4)", "leaky_relu(0.1)". */
-static const char *act_of(const kiln_node *n, char *buf, size_t cap)
+/* An activation with the parameters that change its meaning: "relu6", "relu(max=4)", "leaky_relu(0.1)". */
+static const char *act_name(const kiln_act *a, char *buf, size_t cap)
 {
-    const kiln_act *a = &n->attrs.act;
-    if (n->op == KILN_OP_ACTIVATION || a->kind == KILN_ACT_NONE) return "-";
     if (a->kind != KILN_ACT_RELU) return kiln_act_name(a->kind);
     if (a->alpha == 0.0f && a->gamma == 0.0f && isinf(a->beta)) return "relu";
     if (a->alpha == 0.0f && a->gamma == 0.0f && a->beta == 6.0f) return "relu6";
     if (a->gamma == 0.0f && isinf(a->beta)) snprintf(buf, cap, "leaky_relu(%g)", (double)a->alpha);
     else snprintf(buf, cap, "relu(slope=%g,max=%g,threshold=%g)", (double)a->alpha, (double)a->beta, (double)a->gamma);
     return buf;
+}
+
+/* The fused epilogue of a layer as printed: "-" when none; "+residual" when a residual Add was fused;
+ * SqueezeExcite shows both of its activations. */
+static const char *act_of(const kiln_node *n, char *buf, size_t cap)
+{
+    char a1[80], a2[80];
+    const int res = n->op == KILN_OP_CONV2D && n->n_inputs > 3;
+    if (n->op == KILN_OP_SQUEEZE_EXCITE) {
+        snprintf(buf, cap, "%s,%s", act_name(&n->attrs.act, a1, sizeof a1), act_name(&n->attrs.act2, a2, sizeof a2));
+        return buf;
+    }
+    if (n->op == KILN_OP_ACTIVATION || n->attrs.act.kind == KILN_ACT_NONE) return res ? "+residual" : "-";
+    const char *a = act_name(&n->attrs.act, a1, sizeof a1);
+    if (!res) {
+        snprintf(buf, cap, "%s", a);
+        return buf;
+    }
+    snprintf(buf, cap, "+residual,%s", a);
+    return buf;
+}
+
+void kiln_print_layers(const kiln_graph *g, FILE *f, const char *(*tactic_of)(const void *ctx, int layer),
+                       const void *ctx)
+{
+    char sh[128], ab[200];
+    fprintf(f, "  %4s  %-14s %-20s %-22s %-9s %-22s %s\n", "#", "op", "output", "activation", "precision", "tactic",
+            "name (source layers)");
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kiln_node *n = &g->nodes[i];
+        fprintf(f, "  %4d  %-14s %-20s %-22s %-9s %-22s %s\n", i, kiln_op_name((kiln_op)n->op),
+                shape_n(&g->values[n->output], sh, sizeof sh), act_of(n, ab, sizeof ab),
+                dtype_name(g->values[n->output].dtype), tactic_of ? tactic_of(ctx, i) : "-", n->name);
+    }
+}
+
+/* Is layer i a view the planner laid out in place (a Slice or Concat whose data is already where it belongs)? */
+static int is_view(const kiln_engine *e, int i)
+{
+    const kiln_graph *g = e->g;
+    const kiln_node *n = &g->nodes[i];
+    if (n->op != KILN_OP_SLICE && n->op != KILN_OP_CONCAT) return 0;
+    if (!e->value_pitch || e->value_offset[n->output] < 0) return 0;
+    const kiln_value *y = &g->values[n->output];
+    int64_t yc = y->dims[y->rank - 1], yp = e->value_pitch[n->output] ? e->value_pitch[n->output] : yc;
+    if (n->op == KILN_OP_SLICE) {
+        int x = n->inputs[0];
+        const kiln_value *xv = &g->values[x];
+        int64_t xp = e->value_pitch[x] ? e->value_pitch[x] : xv->dims[xv->rank - 1];
+        return e->value_offset[x] >= 0 && xp == yp &&
+               e->value_offset[n->output] == e->value_offset[x] + 4 * (int64_t)n->attrs.pads_begin[n->attrs.axis];
+    }
+    if (n->attrs.axis != y->rank - 1) return 0;
+    int64_t at = 0;
+    for (int j = 0; j < n->n_inputs; j++) {
+        int x = n->inputs[j];
+        const kiln_value *xv = &g->values[x];
+        int64_t xc = xv->dims[xv->rank - 1], xp = e->value_pitch[x] ? e->value_pitch[x] : xc;
+        if (e->value_offset[x] < 0 || xp != yp || e->value_offset[x] != e->value_offset[n->output] + 4 * at) return 0;
+        at += xc;
+    }
+    return 1;
+}
+
+typedef struct {
+    const kiln_engine *e;
+    char buf[112]; /* "conv_gemm_avx512_12x32->conv_gemm_avx2_6x16" */
+} tactic_ctx;
+
+static const char *tactic_name(const void *vctx, int i)
+{
+    tactic_ctx *t = (tactic_ctx *)vctx;
+    const kiln_engine *e = t->e;
+    if (is_view(e, i)) return "view (no copy)";
+    if (e->layers[i].backend == 1) {
+        snprintf(t->buf, sizeof t->buf, "cuda:%d", e->layers[i].tactic);
+        return t->buf;
+    }
+    const int run = kiln_cpu_engine_run_tactic(e, i); /* differs after an ISA fallback on this CPU */
+    if (run != e->layers[i].tactic && run >= 0) {
+        snprintf(t->buf, sizeof t->buf, "%s->%s", kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, e->layers[i].tactic),
+                 kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, run));
+        return t->buf;
+    }
+    return kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, e->layers[i].tactic);
 }
 
 /* Sum of every activation the arena holds, were each given its own buffer. */
@@ -82,10 +172,29 @@ static void human_bytes(int64_t b, char *buf, size_t cap)
     else snprintf(buf, cap, "%lld B", (long long)b);
 }
 
+typedef struct {
+    int views, concat_copies, concats_in_place, se_blocks, wide_convs, residual_convs;
+} layer_counts;
+
+static layer_counts count_layers(const kiln_engine *e)
+{
+    layer_counts c = { 0 };
+    for (int i = 0; i < e->g->n_nodes; i++) {
+        const kiln_node *n = &e->g->nodes[i];
+        int v = is_view(e, i);
+        c.views += v;
+        if (n->op == KILN_OP_CONCAT) v ? c.concats_in_place++ : c.concat_copies++;
+        c.se_blocks += n->op == KILN_OP_SQUEEZE_EXCITE;
+        c.wide_convs += n->op == KILN_OP_CONV2D && strstr(n->name, " || ") != NULL;
+        c.residual_convs += n->op == KILN_OP_CONV2D && n->n_inputs > 3;
+    }
+    return c;
+}
+
 static void describe_text(const kiln_engine *e, FILE *f)
 {
     const kiln_graph *g = e->g;
-    char sh[128], b1[32], b2[32], ab[160];
+    char sh[128], b1[32], b2[32], b3[32];
     fprintf(f, "engine: %s, %s, batch %d:%d, %d thread%s, from %s\n", kiln_target_name(e->target),
             e->precision == KILN_PRECISION_FP32 ? "FP32" : "FP16", e->batch_min, e->batch_max, e->threads,
             e->threads == 1 ? "" : "s", e->source_format[0] ? e->source_format : "?");
@@ -98,26 +207,64 @@ static void describe_text(const kiln_engine *e, FILE *f)
                     layout_name(v->rank));
         }
     }
-    fprintf(f, "layers: %d (N = batch)\n", g->n_nodes);
-    fprintf(f, "  %4s  %-14s %-20s %-16s %-6s %s\n", "#", "op", "output", "activation", "tactic", "name (source layers)");
-    for (int i = 0; i < g->n_nodes; i++) {
-        const kiln_node *n = &g->nodes[i];
-        fprintf(f, "  %4d  %-14s %-20s %-16s %-6s %s\n", i, kiln_op_name((kiln_op)n->op),
-                shape_n(&g->values[n->output], sh, sizeof sh), act_of(n, ab, sizeof ab), e->layers[i].tactic == 0 ? "ref" : "?",
-                n->name);
+    layer_counts c = count_layers(e);
+    fprintf(f, "layers: %d after optimization (N = batch)\n", g->n_nodes);
+    tactic_ctx t = { e, "" };
+    kiln_print_layers(g, f, tactic_name, &t);
+    fprintf(f, "summary:\n");
+    if (*kiln_cpu_engine_note(e)) fprintf(f, "  fallback    %s\n", kiln_cpu_engine_note(e));
+    if (e->layers_imported > 0)
+        fprintf(f, "  layers      %d imported -> %d after optimization (%d run a kernel, %d are views that copy nothing)\n",
+                e->layers_imported, g->n_nodes, g->n_nodes - c.views, c.views);
+    else
+        fprintf(f, "  layers      %d (%d views)\n", g->n_nodes, c.views);
+    if (e->n_pass_stats > 0) {
+        fprintf(f, "  rewrites   ");
+        int any = 0;
+        for (int i = 0; i < e->n_pass_stats; i++)
+            if (e->pass_rewrites[i]) fprintf(f, "%s %s %d", any++ ? "," : "", e->pass_name[i], e->pass_rewrites[i]);
+        fprintf(f, "%s\n", any ? "" : " none");
     }
+    fprintf(f, "  fused       %d conv+residual, %d squeeze-excite blocks, %d horizontal (||) convs; concat: %d in place, "
+               "%d copy kernels\n",
+            c.residual_convs, c.se_blocks, c.wide_convs, c.concats_in_place, c.concat_copies);
     human_bytes(e->weights_bytes, b1, sizeof b1);
-    fprintf(f, "parameters: %lld (weights %s)\n", (long long)kiln_graph_param_count(g), b1);
+    fprintf(f, "  parameters: %lld (weights %s)\n", (long long)kiln_graph_param_count(g), b1);
     human_bytes(e->arena_bytes, b1, sizeof b1);
     human_bytes(activation_total(e), b2, sizeof b2);
-    fprintf(f, "memory at batch %d: activation arena %s (all activations separately: %s), workspace %lld B\n",
-            e->batch_max, b1, b2, (long long)e->workspace_bytes);
+    human_bytes(e->plan_lower_bound, b3, sizeof b3);
+    fprintf(f, "  memory at batch %d: activation arena %s; lower bound %s (most bytes live at once)", e->batch_max, b1,
+            b3);
+    if (e->plan_lower_bound > 0) fprintf(f, " = %.3fx", (double)e->arena_bytes / (double)e->plan_lower_bound);
+    fprintf(f, "; all activations separately %s; workspace %lld B\n", b2, (long long)e->workspace_bytes);
+}
+
+static void split_sources(FILE *f, const char *name)
+{
+    /* "a + b || c + d" -> ["a","b","c","d"] */
+    fputc('[', f);
+    const char *p = name;
+    int first = 1;
+    while (*p) {
+        const char *q1 = strstr(p, " + "), *q2 = strstr(p, " || ");
+        const char *q = q1 && (!q2 || q1 < q2) ? q1 : q2;
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        char part[512];
+        snprintf(part, sizeof part, "%.*s", (int)(len < sizeof part ? len : sizeof part - 1), p);
+        fprintf(f, "%s", first ? "" : ",");
+        first = 0;
+        json_str(f, part);
+        if (!q) break;
+        p = q + (q == q1 ? 3 : 4);
+    }
+    fputc(']', f);
 }
 
 static void describe_json(const kiln_engine *e, FILE *f)
 {
     const kiln_graph *g = e->g;
-    fprintf(f, "{\n  \"Target\": \"%s\",\n  \"Precision\": \"%s\",\n  \"BatchMin\": %d,\n  \"BatchMax\": %d,\n"
+    fprintf(f, "{\n  \"Schema\": \"kiln-engine-info\",\n  \"SchemaVersion\": 2,\n");
+    fprintf(f, "  \"Target\": \"%s\",\n  \"Precision\": \"%s\",\n  \"BatchMin\": %d,\n  \"BatchMax\": %d,\n"
                "  \"Threads\": %d,\n  \"SourceFormat\": ",
             kiln_target_name(e->target), e->precision == KILN_PRECISION_FP32 ? "FP32" : "FP16", e->batch_min,
             e->batch_max, e->threads);
@@ -137,11 +284,14 @@ static void describe_json(const kiln_engine *e, FILE *f)
         }
     }
     fprintf(f, "\n  ],\n  \"Layers\": [");
+    tactic_ctx t = { e, "" };
     for (int i = 0; i < g->n_nodes; i++) {
         const kiln_node *n = &g->nodes[i];
         fprintf(f, "%s\n    {\"Name\": ", i ? "," : "");
         json_str(f, n->name);
-        fprintf(f, ", \"LayerType\": \"%s\", \"Inputs\": [", kiln_op_name((kiln_op)n->op));
+        fprintf(f, ", \"LayerType\": \"%s\", \"SourceLayers\": ", kiln_op_name((kiln_op)n->op));
+        split_sources(f, n->name);
+        fprintf(f, ", \"Inputs\": [");
         int fi = 1;
         for (int j = 0; j < n->n_inputs; j++) {
             const kiln_value *v = &g->values[n->inputs[j]];
@@ -157,18 +307,32 @@ static void describe_json(const kiln_engine *e, FILE *f)
         json_str(f, g->values[n->output].name);
         fprintf(f, ", \"Dimensions\": ");
         json_dims(f, &g->values[n->output]);
-        char ab[160];
+        char ab[200];
         const char *act = act_of(n, ab, sizeof ab);
-        fprintf(f, "}], \"Activation\": \"%s\", \"TacticName\": \"%s\", \"Backend\": \"cpu\", \"WorkspaceBytes\": %lld, "
-                   "\"ParameterCount\": %lld}",
-                strcmp(act, "-") ? act : "linear",
-                e->layers[i].tactic == 0 ? "ref" : "?", (long long)e->layers[i].workspace,
-                (long long)node_params(g, n));
+        fprintf(f, "}], \"Activation\": ");
+        json_str(f, strcmp(act, "-") ? act : "linear");
+        fprintf(f, ", \"Precision\": \"%s\", \"TacticName\": ", dtype_name(g->values[n->output].dtype));
+        json_str(f, tactic_name(&t, i));
+        fprintf(f, ", \"Backend\": \"%s\", \"WorkspaceBytes\": %lld, \"ParameterCount\": %lld, \"View\": %s}",
+                e->layers[i].backend == 1 ? "cuda" : "cpu", (long long)e->layers[i].workspace,
+                (long long)node_params(g, n), is_view(e, i) ? "true" : "false");
     }
-    fprintf(f, "\n  ],\n  \"ParameterCount\": %lld,\n  \"WeightsBytes\": %lld,\n  \"ArenaBytes\": %lld,\n"
-               "  \"ActivationBytesTotal\": %lld,\n  \"WorkspaceBytes\": %lld\n}\n",
+    layer_counts c = count_layers(e);
+    fprintf(f, "\n  ],\n  \"Summary\": {\"LayersImported\": %d, \"Layers\": %d, \"KernelLayers\": %d, \"ViewLayers\": %d, "
+               "\"Fusions\": {",
+            e->layers_imported, g->n_nodes, g->n_nodes - c.views, c.views);
+    for (int i = 0; i < e->n_pass_stats; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_str(f, e->pass_name[i]);
+        fprintf(f, ": %d", e->pass_rewrites[i]);
+    }
+    fprintf(f, "}, \"ConcatsInPlace\": %d, \"ConcatCopies\": %d, \"SqueezeExciteBlocks\": %d, \"HorizontalConvs\": %d, "
+               "\"ResidualConvs\": %d},\n",
+            c.concats_in_place, c.concat_copies, c.se_blocks, c.wide_convs, c.residual_convs);
+    fprintf(f, "  \"ParameterCount\": %lld,\n  \"WeightsBytes\": %lld,\n  \"ArenaBytes\": %lld,\n"
+               "  \"ArenaLowerBound\": %lld,\n  \"ActivationBytesTotal\": %lld,\n  \"WorkspaceBytes\": %lld\n}\n",
             (long long)kiln_graph_param_count(g), (long long)e->weights_bytes, (long long)e->arena_bytes,
-            (long long)activation_total(e), (long long)e->workspace_bytes);
+            (long long)e->plan_lower_bound, (long long)activation_total(e), (long long)e->workspace_bytes);
 }
 
 kiln_status kiln_engine_describe(const kiln_engine *e, void *out_file, int json)

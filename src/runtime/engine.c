@@ -4,14 +4,17 @@
 #include <sys/mman.h>
 
 #include "../core/status.h"
+#include "../cpu/engine_tactics.h"
 #include "engine_internal.h"
 
 void kiln_engine_free(kiln_engine *e)
 {
     if (!e) return;
+    kiln_cpu_engine_release(e); /* packed weights */
     kiln_graph_free(e->g); /* constants do not own their data: it is e->weights or the mapping */
     free(e->layers);
     free(e->value_offset);
+    free(e->value_pitch);
     if (e->map) munmap(e->map, e->map_bytes);
     else free(e->weights);
     free(e);

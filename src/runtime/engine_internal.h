@@ -30,6 +30,8 @@ struct kiln_engine {
     kiln_layer *layers;       /* owned; g->n_nodes entries */
     int64_t *value_offset;    /* owned; g->n_values entries: byte offset of each activation in the arena for
                                * batch_max, or -1 (constants, graph inputs and outputs: bound by the caller) */
+    int64_t *value_pitch;     /* owned; g->n_values entries: row pitch in floats of memory-planner views (a channel
+                               * slice of a wider buffer, src/plan/plan.h), 0 = dense */
     int64_t arena_bytes;      /* activation arena for batch_max */
     int64_t workspace_bytes;  /* largest layer workspace for batch_max */
     int32_t batch_min, batch_max;
@@ -37,9 +39,17 @@ struct kiln_engine {
     int32_t precision;        /* kiln_precision */
     uint32_t target;          /* KILN_TARGET_* */
     char source_format[24];   /* "keras-h5" */
+    /* What the optimizer and planner did (engine file v2 "build report"; kiln inspect's summary). */
+    int32_t layers_imported;  /* nodes before optimization */
+    int32_t n_pass_stats;     /* entries below (<= 16) */
+    char pass_name[16][32];   /* optimizer pass names, pipeline order */
+    int32_t pass_rewrites[16];/* rewrites each made */
+    int64_t plan_lower_bound; /* most activation bytes live at one step (the arena cannot be smaller) */
     void *weights;            /* one 64-byte aligned block of every constant; owned unless `map` is set */
     int64_t weights_bytes;
     void *map;                /* mmap of the engine file when loaded, else NULL */
+    struct kiln_cpu_engine *cpu; /* owned; CPU tactics resolved for this machine + packed weights
+                                  * (src/cpu/engine_tactics.h), made at build and at load */
     size_t map_bytes;
 };
 
@@ -50,6 +60,11 @@ struct kiln_context {
     const float **bound_inputs;  /* owned array; caller's buffers */
     float **bound_outputs;       /* owned array; caller's buffers */
     float **value_ptr;        /* owned; per value: data pointer for the current run */
+    struct kiln_threadpool *pool; /* owned; engine->threads threads (src/runtime/threadpool.h), NULL for 1 */
+    void *gpu;                /* owned by the CUDA backend (CUDA engines only; backend_cuda.h), else NULL */
+    const struct kiln_cuda_backend_api_s *gpu_api; /* the loaded backend's table when gpu is set */
+    kiln_layer_callback layer_cb; /* kiln_context_set_layer_callback (layers.c); NULL = off */
+    void *layer_user;
 };
 
 /* Target of the machine running this code. */

@@ -15,3 +15,33 @@ endif()
 set_tests_properties(keras.e2e PROPERTIES
   LABELS "keras;e2e" SKIP_RETURN_CODE 77 TIMEOUT 1800
   ENVIRONMENT "KILN_SOURCE_DIR=${CMAKE_SOURCE_DIR};KILN_BUILD_DIR=${CMAKE_BINARY_DIR};TF_CPP_MIN_LOG_LEVEL=3")
+
+# Keras conformance, CI tier: one representative of every keras.applications family at a reduced input size plus the
+# reader-stress fixtures, each written by tf_keras (.h5) and Keras 3 (.keras and legacy .h5), through kiln (engine
+# save -> load) vs Keras's outputs. Corpus cached in ${KILN_CACHE_DIR:-~/.cache/kiln}/keras-apps-ci-<hash>.
+# The full tier (every variant, default sizes, docs/CONFORMANCE.md) is `make conformance-full`.
+if(KILN_PYTHON3)
+  add_test(NAME keras.conformance
+    COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/conformance.py --tier ci --kiln $<TARGET_FILE:kiln_cli>)
+  set_tests_properties(keras.conformance PROPERTIES
+    LABELS "keras;e2e;conformance" SKIP_RETURN_CODE 77 TIMEOUT 2400
+    ENVIRONMENT "KILN_SOURCE_DIR=${CMAKE_SOURCE_DIR};TF_CPP_MIN_LOG_LEVEL=3")
+  # Keras 2.0-2.3 / tf.keras 1.x file variants, rewritten from tf_keras files by old_keras.py.
+  add_test(NAME keras.old_files
+    COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/old_keras.py --kiln $<TARGET_FILE:kiln_cli>
+            --out ${CMAKE_BINARY_DIR}/old_keras)
+  set_tests_properties(keras.old_files PROPERTIES LABELS "keras;e2e" SKIP_RETURN_CODE 77 TIMEOUT 900
+    ENVIRONMENT "KILN_SOURCE_DIR=${CMAKE_SOURCE_DIR};TF_CPP_MIN_LOG_LEVEL=3")
+  # Real trained weights: the Coral MobileNetV2 TFLite model dequantized into keras.applications MobileNetV2.
+  add_test(NAME keras.real_weights_tflite
+    COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/tflite_mobilenet.py --kiln $<TARGET_FILE:kiln_cli>
+            --shared ${CMAKE_SOURCE_DIR}/../shared --out ${CMAKE_BINARY_DIR}/tflite_mobilenet)
+  set_tests_properties(keras.real_weights_tflite PROPERTIES LABELS "keras;e2e;real" SKIP_RETURN_CODE 77
+    TIMEOUT 900 ENVIRONMENT "KILN_SOURCE_DIR=${CMAKE_SOURCE_DIR};TF_CPP_MIN_LOG_LEVEL=3")
+endif()
+# README.md's supported-layers table is generated from the importer's class table and ops.def: fail when stale.
+if(KILN_PYTHON3)
+  add_test(NAME docs.supported_layers
+    COMMAND ${KILN_PYTHON3} ${CMAKE_SOURCE_DIR}/scripts/gen_supported_layers.py --check)
+  set_tests_properties(docs.supported_layers PROPERTIES LABELS "docs")
+endif()

@@ -418,6 +418,14 @@ def gen_identity(w):
         w.write("Identity", batch, {}, [(x, False)], f64(x), w.maybe_act(k))
 
 
+def gen_erf(w):
+    erf = np.vectorize(math.erf)
+    for k in range(CASES_PER_OP // 2):
+        batch = w.i(1, 3)
+        x = w.u((batch,) + tuple(w.i(1, 6) for _ in range(k % 3 + 1)), -3, 3)
+        w.write("Erf", batch, {}, [(x, False)], erf(f64(x)), w.maybe_act(k))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir")
@@ -429,7 +437,7 @@ def main():
             os.remove(os.path.join(args.out_dir, f))
     w = Writer(args.out_dir, np.random.default_rng(args.seed))
     for gen in (gen_conv, gen_dense, gen_batchnorm, gen_activation, gen_softmax, gen_pools, gen_global_pools,
-                gen_pad, gen_concat, gen_binary, gen_reshape, gen_transpose, gen_identity):
+                gen_pad, gen_concat, gen_binary, gen_reshape, gen_transpose, gen_identity, gen_erf):
         gen(w)
     total = sum(w.count.values())
     print("gen_cases.py: wrote %d cases for %d ops to %s (seed %d)" % (total, len(w.count), args.out_dir, args.seed))

@@ -183,8 +183,8 @@ static void bad_input_tests(void)
     expect_failure(path, KILN_ERR_FORMAT, "unrecognized format");
     write_file(path, "", 0);
     expect_failure(path, KILN_ERR_FORMAT, "unrecognized format");
-    write_file(path, "PK\3\4 zip archive", 17);
-    expect_failure(path, KILN_ERR_UNSUPPORTED, ".keras");
+    write_file(path, "PK\3\4 zip archive", 17); /* a zip header, then nothing: a truncated .keras archive */
+    expect_failure(path, KILN_ERR_FORMAT, ".keras");
     write_file(path, "KILNENG\0 engine", 15);
     expect_failure(path, KILN_ERR_INVALID_ARGUMENT, "load");
     /* An HDF5 signature followed by garbage: detected as HDF5, refused cleanly. */

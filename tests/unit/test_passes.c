@@ -49,14 +49,21 @@ static kiln_graph *optimized(const kiln_graph *g, const char *disabled)
 
 static void test_pipeline_table(void)
 {
-    CHECK(kiln_opt_num_passes() == 3, "%d passes", kiln_opt_num_passes());
-    CHECK(!strcmp(kiln_opt_pass(0)->name, "remove_identity") && !strcmp(kiln_opt_pass(1)->name, "fold_batchnorm") &&
-              !strcmp(kiln_opt_pass(2)->name, "fuse_activation") && kiln_opt_pass(3) == NULL,
-          "pipeline order");
+    static const char *const names[] = { "remove_identity",     "cancel_transpose", "fold_constants",
+                                         "fold_batchnorm",      "batchnorm_to_scale", "fold_pad",
+                                         "fuse_residual",       "fuse_activation",  "fuse_squeeze_excite",
+                                         "fuse_horizontal",     "eliminate_concat", "in_place" };
+    const int n = (int)(sizeof names / sizeof names[0]);
+    CHECK(kiln_opt_num_passes() == n, "%d passes", kiln_opt_num_passes());
+    for (int i = 0; i < n && i < kiln_opt_num_passes(); i++)
+        CHECK(!strcmp(kiln_opt_pass(i)->name, names[i]), "pass %d is %s, expected %s", i, kiln_opt_pass(i)->name,
+              names[i]);
+    CHECK(kiln_opt_pass(n) == NULL, "pipeline end");
+    CHECK_OK(kiln_opt_check_pass_list("all"));
     CHECK_OK(kiln_opt_check_pass_list(" fold_batchnorm , fuse_activation,"));
     CHECK_OK(kiln_opt_check_pass_list(NULL));
     CHECK(kiln_opt_check_pass_list("fold_batchnorms") == KILN_ERR_INVALID_ARGUMENT &&
-              strstr(kiln_last_error(), "remove_identity, fold_batchnorm, fuse_activation"),
+              strstr(kiln_last_error(), "remove_identity, cancel_transpose, fold_constants, fold_batchnorm"),
           "unknown pass message: %s", kiln_last_error());
 }
 
@@ -153,9 +160,14 @@ static void test_fold(void)
     g->nodes[g->values[c2].producer].attrs.act = kiln_act_relu();
     int bn2 = t_bn(g, "bn2", c2);
     kiln_graph_mark_output(g, bn2);
-    o = optimized(g, NULL);
+    o = optimized(g, "batchnorm_to_scale");
     CHECK(count_op(o, KILN_OP_BATCHNORM) == 2, "folded a BN it must not fold (%d left)", count_op(o, KILN_OP_BATCHNORM));
     check_same_function("unfoldable BNs", g, o);
+    kiln_graph_free(o);
+    /* ... which batchnorm_to_scale turns into per-channel scale-shifts (1x1 depthwise convs) */
+    o = optimized(g, NULL);
+    CHECK(count_op(o, KILN_OP_BATCHNORM) == 0, "lone BNs left: %d", count_op(o, KILN_OP_BATCHNORM));
+    check_same_function("lone BNs as scale-shift", g, o);
     kiln_graph_free(o);
     kiln_graph_free(g);
 
@@ -184,7 +196,7 @@ static void test_fuse(void)
     int c = t_conv(g, "conv", x, 3, 2);
     g->nodes[g->values[c].producer].attrs.act = kiln_act_relu();
     int sg = t_act(g, "sigmoid", c, kiln_act_make(KILN_ACT_SIGMOID, 0, 0, 0));
-    /* maxpool is not a fusion target */
+    /* maxpool is a fusion target: the tanh fuses into it */
     kiln_attrs pa;
     kiln_attrs_init(&pa);
     int mp = kiln_graph_add_node(g, KILN_OP_MAXPOOL, "pool", &sg, 1, &pa);
@@ -195,13 +207,154 @@ static void test_fuse(void)
     int lr = t_act(g, "Out", ad, kiln_act_make(KILN_ACT_RELU, 0.1f, INFINITY, 0.0f));
     kiln_graph_mark_output(g, lr);
     kiln_graph *o = optimized(g, NULL);
-    CHECK(count_op(o, KILN_OP_ACTIVATION) == 2 && o->n_nodes == 5, "%d nodes, %d activations", o->n_nodes,
+    CHECK(count_op(o, KILN_OP_ACTIVATION) == 1 && o->n_nodes == 4, "%d nodes, %d activations", o->n_nodes,
           count_op(o, KILN_OP_ACTIVATION));
     CHECK(!strcmp(o->nodes[o->n_nodes - 1].name, "add + Out") &&
               o->nodes[o->n_nodes - 1].attrs.act.kind == KILN_ACT_RELU &&
               o->nodes[o->n_nodes - 1].attrs.act.alpha == 0.1f,
           "last node '%s'", o->nodes[o->n_nodes - 1].name);
     check_same_function("activation fusion", g, o);
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+}
+
+static int t_pad(kiln_graph *g, const char *name, int x, int t, int l, int b, int r, float value)
+{
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.rank = 4;
+    a.pads_begin[1] = t, a.pads_begin[2] = l, a.pads_end[1] = b, a.pads_end[2] = r;
+    a.pad_value = value;
+    return kiln_graph_add_node(g, KILN_OP_PAD, name, &x, 1, &a);
+}
+
+static int t_pool(kiln_graph *g, kiln_op op, const char *name, int x, int k, int s)
+{
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.kernel[0] = a.kernel[1] = k;
+    a.stride[0] = a.stride[1] = s;
+    return kiln_graph_add_node(g, op, name, &x, 1, &a);
+}
+
+/* fold_pad: zero pad into conv and avgpool; into maxpool only when the input is >= 0 (after relu); never for a
+ * maxpool reading a tensor that may be negative (the zeros would win the max). */
+static void test_fold_pad(void)
+{
+    int64_t d4[4] = { 1, 6, 6, 3 };
+    kiln_graph *g = kiln_graph_new();
+    int x = kiln_graph_add_input(g, "in", 4, d4);
+    int p1 = t_pad(g, "zero_padding2d", x, 1, 0, 1, 2, 0.0f);
+    int c = t_conv(g, "conv2d", p1, 3, 4);                                  /* folds */
+    int p2 = t_pad(g, "pad_raw", c, 1, 1, 1, 1, 0.0f);
+    int m1 = t_pool(g, KILN_OP_MAXPOOL, "max_raw", p2, 3, 2);               /* may be negative: stays */
+    int r = t_act(g, "relu", m1, kiln_act_relu());
+    int p3 = t_pad(g, "pad_relu", r, 1, 1, 0, 0, 0.0f);
+    int m2 = t_pool(g, KILN_OP_MAXPOOL, "max_relu", p3, 2, 1);              /* relu'd: folds */
+    int p4 = t_pad(g, "pad_avg", m2, 0, 1, 1, 0, 0.0f);
+    int a = t_pool(g, KILN_OP_AVGPOOL, "avg", p4, 2, 1);                    /* folds, counting the pad cells */
+    kiln_graph_mark_output(g, a);
+    kiln_graph *o = optimized(g, NULL);
+    CHECK(count_op(o, KILN_OP_PAD) == 1, "%d pads left (expected only the one before the raw max pool)",
+          count_op(o, KILN_OP_PAD));
+    int found = 0;
+    for (int i = 0; i < o->n_nodes; i++) {
+        found += !strcmp(o->nodes[i].name, "zero_padding2d + conv2d");
+        found += !strcmp(o->nodes[i].name, "pad_relu + max_relu");
+        found += !strcmp(o->nodes[i].name, "pad_avg + avg") && o->nodes[i].attrs.count_include_pad == 1;
+    }
+    CHECK(found == 3, "fold_pad names/attrs: %d of 3", found);
+    check_same_function("fold_pad", g, o);
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+}
+
+/* fuse_residual: relu(conv(y) + x) -> one conv with x as its 4th input; transposes that cancel disappear. */
+static void test_residual_and_transpose(void)
+{
+    int64_t d4[4] = { 1, 5, 5, 4 };
+    kiln_graph *g = kiln_graph_new();
+    int x = kiln_graph_add_input(g, "in", 4, d4);
+    kiln_attrs ta;
+    kiln_attrs_init(&ta);
+    ta.rank = 4;
+    ta.perm[0] = 0, ta.perm[1] = 3, ta.perm[2] = 1, ta.perm[3] = 2; /* NHWC -> NCHW */
+    int t1 = kiln_graph_add_node(g, KILN_OP_TRANSPOSE, "to_nchw", &x, 1, &ta);
+    ta.perm[1] = 2, ta.perm[2] = 3, ta.perm[3] = 1;                 /* NCHW -> NHWC */
+    int t2 = kiln_graph_add_node(g, KILN_OP_TRANSPOSE, "to_nhwc", &t1, 1, &ta);
+    int c1 = t_act(g, "relu_a", t_conv(g, "conv_a", t2, 3, 4), kiln_act_relu());
+    int c2 = t_bn(g, "bn_b", t_conv(g, "conv_b", c1, 3, 4));
+    int ins[2] = { c1, c2 };
+    int add = t_simple(g, KILN_OP_ADD, "add", ins, 2, 0);
+    int out = t_act(g, "Out", add, kiln_act_relu());
+    kiln_graph_mark_output(g, out);
+    kiln_graph *o = optimized(g, NULL);
+    CHECK(count_op(o, KILN_OP_TRANSPOSE) == 0 && count_op(o, KILN_OP_ADD) == 0 && o->n_nodes == 2,
+          "%d nodes, %d transposes, %d adds", o->n_nodes, count_op(o, KILN_OP_TRANSPOSE), count_op(o, KILN_OP_ADD));
+    CHECK(o->n_nodes == 2 && o->nodes[1].n_inputs == 4 && !strcmp(o->nodes[1].name, "conv_b + bn_b + add + Out") &&
+              o->nodes[1].attrs.act.kind == KILN_ACT_RELU,
+          "residual conv '%s'", o->nodes[o->n_nodes - 1].name);
+    check_same_function("residual + transposes", g, o);
+    kiln_graph_free(o);
+    o = optimized(g, "fuse_residual");
+    CHECK(count_op(o, KILN_OP_ADD) == 1, "fuse_residual disabled but the add went");
+    check_same_function("residual disabled", g, o);
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+}
+
+/* fuse_squeeze_excite: GAP -> Reshape -> 1x1 conv swish -> 1x1 conv sigmoid -> Multiply is one node. */
+static void test_squeeze_excite(void)
+{
+    int64_t d4[4] = { 1, 4, 4, 8 };
+    kiln_graph *g = kiln_graph_new();
+    int x = kiln_graph_add_input(g, "in", 4, d4);
+    int xc = t_act(g, "swish_x", t_conv(g, "conv_x", x, 3, 8), kiln_act_make(KILN_ACT_SWISH, 0, 0, 0));
+    kiln_attrs ga;
+    kiln_attrs_init(&ga);
+    int gap = kiln_graph_add_node(g, KILN_OP_GLOBAL_AVGPOOL, "gap", &xc, 1, &ga);
+    kiln_attrs ra;
+    kiln_attrs_init(&ra);
+    ra.rank = 3, ra.shape[0] = 1, ra.shape[1] = 1, ra.shape[2] = 8;
+    int rs = kiln_graph_add_node(g, KILN_OP_RESHAPE, "reshape", &gap, 1, &ra);
+    int r1 = t_act(g, "swish_r", t_conv(g, "se_reduce", rs, 1, 2), kiln_act_make(KILN_ACT_SWISH, 0, 0, 0));
+    int e1 = t_act(g, "sigm", t_conv(g, "se_expand", r1, 1, 8), kiln_act_make(KILN_ACT_SIGMOID, 0, 0, 0));
+    int mi[2] = { xc, e1 };
+    int m = t_simple(g, KILN_OP_MUL, "multiply", mi, 2, 0);
+    kiln_graph_mark_output(g, m);
+    kiln_graph *o = optimized(g, NULL);
+    CHECK(count_op(o, KILN_OP_SQUEEZE_EXCITE) == 1 && o->n_nodes == 2, "%d nodes, %d SE", o->n_nodes,
+          count_op(o, KILN_OP_SQUEEZE_EXCITE));
+    CHECK(o->n_nodes == 2 && !strcmp(o->nodes[1].name, "gap + reshape + se_reduce + swish_r + se_expand + sigm + multiply"),
+          "SE name '%s'", o->nodes[o->n_nodes - 1].name);
+    check_same_function("squeeze-excite", g, o);
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+}
+
+/* fuse_horizontal: three sibling 1x1 convs of one tensor -> one wide conv "a || b || c" + slices; the one feeding
+ * the concat's first input goes last. */
+static void test_horizontal(void)
+{
+    int64_t d4[4] = { 1, 5, 5, 6 };
+    kiln_graph *g = kiln_graph_new();
+    int x = kiln_graph_add_input(g, "in", 4, d4);
+    int a = t_act(g, "act_a", t_conv(g, "conv_a", x, 1, 4), kiln_act_relu());
+    int b = t_act(g, "act_b", t_conv(g, "conv_b", x, 1, 3), kiln_act_relu());
+    int c = t_act(g, "act_c", t_conv(g, "conv_c", x, 1, 5), kiln_act_relu());
+    int b2 = t_conv(g, "conv_b2", b, 3, 4);
+    int c2 = t_conv(g, "conv_c2", c, 3, 2);
+    int cat_in[3] = { a, b2, c2 };
+    int cat = t_simple(g, KILN_OP_CONCAT, "concat", cat_in, 3, 3);
+    kiln_graph_mark_output(g, cat);
+    kiln_graph *o = optimized(g, NULL);
+    int wide = -1;
+    for (int i = 0; i < o->n_nodes; i++)
+        if (strstr(o->nodes[i].name, " || ")) wide = i;
+    CHECK(wide >= 0 && !strcmp(o->nodes[wide].name, "conv_b + act_b || conv_c + act_c || conv_a + act_a"),
+          "wide conv '%s'", wide >= 0 ? o->nodes[wide].name : "(none)");
+    CHECK(g->n_outputs == 1 && count_op(o, KILN_OP_SLICE) == 3, "%d slices", count_op(o, KILN_OP_SLICE));
+    check_same_function("horizontal fusion + constant folding", g, o);
     kiln_graph_free(o);
     kiln_graph_free(g);
 }
@@ -213,6 +366,10 @@ int main(void)
     test_identity();
     test_fold();
     test_fuse();
+    test_fold_pad();
+    test_residual_and_transpose();
+    test_squeeze_excite();
+    test_horizontal();
     if (t_failures) {
         fprintf(stderr, "test_passes: %d check(s) failed\n", t_failures);
         return 1;

@@ -38,6 +38,72 @@ static int64_t check_placement(const char *label, const kiln_plan_buffer *b, int
 
 #define K64(x) ((int64_t)(x) * 64)
 
+/* The full planner on hand-made graphs: elementwise ops run in place on a dying input, a reshape aliases its input,
+ * a channel concat's inputs become views of its output (pitch = the concat's channels), and the result computes
+ * what the reference oracle computes (engine run vs t_oracle). */
+static void test_views_and_in_place(void)
+{
+    kiln_graph *g = kiln_graph_new();
+    int64_t d4[4] = { 1, 6, 6, 4 };
+    int x = kiln_graph_add_input(g, "in", 4, d4);
+    int c1 = t_conv(g, "c1", x, 3, 8);
+    int r1 = t_act(g, "relu", c1, kiln_act_relu());                          /* in place over c1 */
+    int t1 = t_act(g, "tanh", r1, kiln_act_make(KILN_ACT_TANH, 0, 0, 0));    /* in place over r1 */
+    int a = t_conv(g, "a", t1, 1, 3), b = t_conv(g, "b", t1, 3, 5);
+    int ab[2] = { a, b };
+    int cat = t_simple(g, KILN_OP_CONCAT, "cat", ab, 2, 3);                  /* a, b: views of cat */
+    int p = t_conv(g, "p", cat, 1, 2);
+    kiln_graph_mark_output(g, p);
+    int nv = g->n_values;
+    int64_t *off = malloc(sizeof(int64_t) * (size_t)nv), *pitch = malloc(sizeof(int64_t) * (size_t)nv);
+    kiln_plan_stats ps;
+    CHECK_OK(kiln_plan_memory_full(g, 2, 1, 1, off, pitch, &ps));
+    CHECK(off[r1] == off[c1] && off[t1] == off[c1], "elementwise not in place: %lld %lld %lld", (long long)off[c1],
+          (long long)off[r1], (long long)off[t1]);
+    CHECK(ps.in_place == 2 && ps.concats_in_place == 1 && ps.concat_copies == 0, "in place %d, concats %d/%d",
+          ps.in_place, ps.concats_in_place, ps.concat_copies);
+    CHECK(off[a] == off[cat] && off[b] == off[cat] + 3 * 4 && pitch[a] == 8 && pitch[b] == 8 && pitch[cat] == 0,
+          "views: a %lld/%lld b %lld/%lld cat %lld/%lld", (long long)off[a], (long long)pitch[a], (long long)off[b],
+          (long long)pitch[b], (long long)off[cat], (long long)pitch[cat]);
+    CHECK(ps.arena_bytes <= 1.1 * (double)ps.lower_bound, "arena %lld vs bound %lld", (long long)ps.arena_bytes,
+          (long long)ps.lower_bound);
+    /* the conv output c1 (8 ch) and the cat buffer (8 ch) are live together at step "a"/"b": no overlap there */
+    int64_t c1_bytes = kiln_plan_value_bytes(&g->values[c1], 2), cat_bytes = kiln_plan_value_bytes(&g->values[cat], 2);
+    CHECK(off[c1] + c1_bytes <= off[cat] || off[cat] + cat_bytes <= off[c1], "t1's buffer overlaps the concat's");
+    /* without the planner passes: no views, nothing in place */
+    CHECK_OK(kiln_plan_memory_full(g, 2, 0, 0, off, pitch, &ps));
+    CHECK(ps.in_place == 0 && ps.concats_in_place == 0 && pitch[a] == 0 && off[r1] != off[c1], "planner switches");
+    free(off);
+    free(pitch);
+    /* end to end: the engine (views + in place) computes what the oracle computes */
+    kiln_network *net = t_network(g);
+    kiln_engine *e = NULL;
+    kiln_context *ctx = NULL;
+    kiln_build_options o;
+    kiln_build_options_init(&o);
+    o.batch_max = 2;
+    o.disabled_passes = "fuse_activation,fuse_horizontal"; /* keep the elementwise nodes and the two convs */
+    CHECK_OK(kiln_engine_build(net, &o, &e));
+    CHECK_OK(kiln_context_create(e, &ctx));
+    if (e && ctx) {
+        const kiln_graph *eg = e->g;
+        int64_t nin = t_numel_batch(eg, eg->inputs[0], 2), nout = t_numel_batch(eg, eg->outputs[0], 2);
+        float *in = malloc(sizeof(float) * (size_t)nin), *y = malloc(sizeof(float) * (size_t)nout),
+              *yr = malloc(sizeof(float) * (size_t)nout);
+        t_fill(in, nin, -1, 1);
+        CHECK_OK(t_run(ctx, 1, (const float *const[]){ in }, 1, (float *[]){ y }, 2));
+        t_oracle(net->g, 2, (const float *const[]){ in }, (float *[]){ yr });
+        CHECK(t_max_abs_diff(y, yr, nout) <= 1e-5f, "engine with views/in place differs by %g",
+              t_max_abs_diff(y, yr, nout));
+        free(in);
+        free(y);
+        free(yr);
+    }
+    kiln_context_free(ctx);
+    kiln_engine_free(e);
+    t_network_free(net);
+}
+
 int main(void)
 {
     /* chain: each value read by the next node only; sizes grow and shrink like a CNN */
@@ -113,6 +179,7 @@ int main(void)
         free(off);
         kiln_graph_free(g);
     }
+    test_views_and_in_place();
     if (t_failures) {
         fprintf(stderr, "test_plan: %d check(s) failed\n", t_failures);
         return 1;

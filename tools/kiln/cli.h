@@ -22,6 +22,7 @@ typedef struct {
 } cli_command;
 
 extern const cli_command cli_build_command, cli_predict_command, cli_run_command, cli_inspect_command;
+extern const cli_command cli_bench_command, cli_compare_command, cli_eval_command; /* bench/compare/eval */
 
 /* ---- errors --------------------------------------------------------------------------------------------------- */
 

@@ -9,7 +9,8 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: kiln build MODEL -o ENGINE [--batch N|MIN:MAX] [--threads N] [--disable-pass LIST] [--verbose]\n"
+    "usage: kiln build MODEL -o ENGINE [--batch N|MIN:MAX] [--threads N] [--device cpu|cuda] [--fp16]\n"
+    "                  [--disable-pass LIST] [--no-fusion] [--dump-after PASS] [--verbose]\n"
     "\n"
     "Import MODEL (Keras .h5; format detected from the content), optimize it for this machine's CPU, plan its\n"
     "memory and write the engine file ENGINE. Prints a summary: layers, parameters, activation arena, build time.\n"
@@ -19,8 +20,21 @@ static const char help[] =
     "  --batch N|MIN:MAX      batch sizes the engine accepts (default 1); any batch in MIN..MAX runs, memory is\n"
     "                         planned for MAX\n"
     "  --threads N            worker threads at run time (default 1)\n"
+    "  --tactics timed|heuristic|reference\n"
+    "                         how each CPU layer's kernel is chosen (default timed): timed = run the candidate\n"
+    "                         kernels on this CPU and keep the fastest; heuristic = rules on shapes and the CPU's ISA\n"
+    "                         (deterministic: the same model gives a byte-identical engine); reference = reference\n"
+    "                         kernels only (slow; for checking)\n"
+    "  --timing-cache FILE    timed tactics: reuse the timings stored in FILE and add the new ones (a rebuild of the\n"
+    "                         same model on the same CPU then times nothing)\n"
+    "  --device cpu|cuda      where the engine runs (default cpu). cuda: the NVIDIA GPU present now (its SM version\n"
+    "                         is recorded; another GPU refuses the engine); needs build/libkiln_cuda.so ('make cuda')\n"
+    "  --fp16                 FP16 storage and Tensor Core math with FP32 accumulation (--device cuda only)\n"
     "  --disable-pass LIST    comma-separated optimizer passes to skip (e.g. fold_batchnorm,fuse_activation);\n"
-    "                         'kiln build --verbose' lists the passes it runs\n"
+    "                         'kiln build --verbose' lists the passes it runs (docs/INSPECT.md describes each)\n"
+    "  --no-fusion            run no optimizer pass at all (the graph as imported; same as --disable-pass all)\n"
+    "  --dump-after PASS      print the graph after optimizer pass PASS (or 'all': after every pass) to stderr,\n"
+    "                         with the layer table of 'kiln inspect'\n"
     "  --verbose              print the build steps to stderr\n"
     "  -h, --help             this text\n";
 
@@ -74,8 +88,9 @@ static void print_summary(const kiln_engine *e, const char *path, const kiln_bui
             printf("  %-11s %s %s\n", k ? "output" : "input", ti.name, cli_shape(sh, sizeof sh, ti.rank, ti.dims, -1));
         }
     }
-    printf("  batch       %d..%d, %d thread%s, FP32\n", opt->batch_min, opt->batch_max, opt->threads,
-           opt->threads == 1 ? "" : "s");
+    printf("  batch       %d..%d, %d thread%s, %s%s\n", opt->batch_min, opt->batch_max, opt->threads,
+           opt->threads == 1 ? "" : "s", opt->precision == KILN_PRECISION_FP16 ? "FP16" : "FP32",
+           opt->device == KILN_DEVICE_CUDA ? ", CUDA" : "");
     cJSON_Delete(root);
     free(json);
 }
@@ -101,8 +116,25 @@ static int run(int argc, char **argv)
             if (!a.error && cli_parse_int(a.value, 1, 4096, &v) != 0)
                 return cli_usage("build", "--threads wants a number from 1 to 4096, not '%s'", a.value);
             opt.threads = (int)v;
+        } else if (cli_option(&a, "--tactics", NULL)) {
+            if (!a.error && !strcmp(a.value, "timed")) opt.tactics = KILN_TACTICS_TIMED;
+            else if (!a.error && !strcmp(a.value, "heuristic")) opt.tactics = KILN_TACTICS_HEURISTIC;
+            else if (!a.error && !strcmp(a.value, "reference")) opt.tactics = KILN_TACTICS_REFERENCE;
+            else if (!a.error) return cli_usage("build", "--tactics wants timed, heuristic or reference, not '%s'", a.value);
+        } else if (cli_option(&a, "--timing-cache", NULL)) {
+            opt.timing_cache = a.value;
+        } else if (cli_option(&a, "--device", NULL)) {
+            if (!a.error && strcmp(a.value, "cpu") && strcmp(a.value, "cuda"))
+                return cli_usage("build", "--device wants cpu or cuda, not '%s'", a.value);
+            if (!a.error) opt.device = strcmp(a.value, "cuda") ? KILN_DEVICE_CPU : KILN_DEVICE_CUDA;
+        } else if (cli_flag(&a, "--fp16", NULL)) {
+            opt.precision = KILN_PRECISION_FP16;
         } else if (cli_option(&a, "--disable-pass", NULL)) {
-            opt.disabled_passes = a.value;
+            if (!opt.disabled_passes || strcmp(opt.disabled_passes, "all")) opt.disabled_passes = a.value;
+        } else if (cli_flag(&a, "--no-fusion", NULL)) {
+            opt.disabled_passes = "all";
+        } else if (cli_option(&a, "--dump-after", NULL)) {
+            opt.dump_after = a.value;
         } else if (cli_flag(&a, "--verbose", "-v")) {
             opt.verbose = 1;
         } else {

@@ -1,17 +1,24 @@
 /* kiln inspect MODEL_OR_ENGINE [--json]: what an engine holds (kiln_engine_describe). */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
 static const char help[] =
-    "usage: kiln inspect MODEL_OR_ENGINE [--json] [--batch N|MIN:MAX]\n"
+    "usage: kiln inspect MODEL_OR_ENGINE [--json] [--batch N|MIN:MAX] [--disable-pass LIST] [--no-fusion]\n"
+    "                    [--dump-after PASS]\n"
     "\n"
-    "Describe an engine: inputs and outputs (names, shapes, types, layout), every layer with the source layers it\n"
-    "came from (e.g. 'conv2d_3 + batch_normalization_3 + activation_3'), parameter count and memory.\n"
+    "Describe an engine: inputs and outputs (names, shapes, types, layout), every layer after optimization with the\n"
+    "source layers it came from ('conv2d_3 + batch_normalization_3 + activation_3 || conv2d_6 + ...'), its op, output\n"
+    "shape, fused activation, precision and kernel (tactic; 'view (no copy)' for slices/concats the memory planner\n"
+    "laid out in place), then a summary: layers imported -> after, rewrites per optimizer pass, fusions, parameters,\n"
+    "and the activation arena beside its lower bound (most bytes live at once) and the sum of all activations.\n"
     "A model file is built in memory first (default options) and described as 'kiln build' would build it.\n"
     "\n"
     "options:\n"
-    "  --json              machine-readable JSON (shaped like trtexec --exportLayerInfo)\n"
+    "  --json              machine-readable JSON (shaped like trtexec --exportLayerInfo; schema in docs/INSPECT.md)\n"
+    "  --disable-pass LIST, --no-fusion, --dump-after PASS\n"
+    "                      optimizer switches when building a model in memory (as for 'kiln build')\n"
     "  --batch N|MIN:MAX   batch range when building a model in memory (default 1)\n"
     "  -h, --help          this text\n";
 
@@ -29,6 +36,12 @@ static int run(int argc, char **argv)
             model = a.arg;
         } else if (cli_flag(&a, "--json", NULL)) {
             json = 1;
+        } else if (cli_option(&a, "--disable-pass", NULL)) {
+            if (!opt.disabled_passes || strcmp(opt.disabled_passes, "all")) opt.disabled_passes = a.value;
+        } else if (cli_flag(&a, "--no-fusion", NULL)) {
+            opt.disabled_passes = "all";
+        } else if (cli_option(&a, "--dump-after", NULL)) {
+            opt.dump_after = a.value;
         } else if (cli_option(&a, "--batch", NULL)) {
             if (!a.error && cli_parse_batch(a.value, &opt.batch_min, &opt.batch_max) != 0)
                 return cli_usage("inspect", "--batch wants N or MIN:MAX with 1 <= MIN <= MAX <= 65536, not '%s'",

@@ -32,6 +32,8 @@ static const char help[] =
     "                                cv2.resize INTER_LINEAR)\n"
     "                         crop   resize the short side to the input size keeping the aspect, central crop\n"
     "  --threads N          worker threads when building a model in memory (default 1)\n"
+    "  --device cpu|cuda    where a model built in memory runs (engine files keep the device they were built for)\n"
+    "  --fp16               FP16 engine (with --device cuda)\n"
     "  -h, --help           this text\n";
 
 typedef struct {
@@ -40,6 +42,7 @@ typedef struct {
     kiln_resize_mode resize;
     const char *labels_path;
     int threads;
+    int device, fp16; /* --device cuda, --fp16: for a model built in memory */
 } predict_options;
 
 /* The engine's single image input as H, W, C; reports and returns CLI_FAIL otherwise. */
@@ -80,6 +83,8 @@ static int predict(const char *model, char **images, int n_images, const predict
     kiln_build_options opt;
     kiln_build_options_init(&opt);
     opt.threads = po->threads;
+    opt.device = po->device;
+    if (po->fp16) opt.precision = KILN_PRECISION_FP16;
     kiln_engine *engine = NULL;
     kiln_context *ctx = NULL;
     float *input = NULL, *output = NULL;
@@ -168,7 +173,7 @@ static int run(int argc, char **argv)
 {
     cli_args a;
     cli_args_init(&a, "predict", argc, argv);
-    predict_options po = {5, KILN_PREPROCESS_TF, KILN_RESIZE_SQUASH, NULL, 1};
+    predict_options po = {5, KILN_PREPROCESS_TF, KILN_RESIZE_SQUASH, NULL, 1, KILN_DEVICE_CPU, 0};
     const char *model = NULL;
     char **images = malloc(sizeof(char *) * (size_t)argc);
     int n_images = 0, rc = CLI_OK;
@@ -194,6 +199,12 @@ static int run(int argc, char **argv)
             if (!a.error && cli_parse_int(a.value, 1, 4096, &v) != 0)
                 rc = cli_usage("predict", "--threads wants a number from 1 to 4096, not '%s'", a.value);
             po.threads = (int)v;
+        } else if (cli_option(&a, "--device", NULL)) {
+            if (!a.error && strcmp(a.value, "cpu") && strcmp(a.value, "cuda"))
+                rc = cli_usage("predict", "--device wants cpu or cuda, not '%s'", a.value);
+            else if (!a.error) po.device = strcmp(a.value, "cuda") ? KILN_DEVICE_CPU : KILN_DEVICE_CUDA;
+        } else if (cli_flag(&a, "--fp16", NULL)) {
+            po.fp16 = 1;
         } else {
             rc = cli_unknown(&a);
         }

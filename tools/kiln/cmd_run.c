@@ -20,10 +20,15 @@ static const char help[] =
     "  --output [NAME=]FILE.npy   where to write an output (NAME= by name, the others in order). Outputs without\n"
     "                             a file are summarised on stdout (shape, min, max, argmax of the first sample).\n"
     "  --threads N                worker threads when building a model in memory (default 1)\n"
+    "  --device cpu|cuda          where a model built in memory runs (engine files keep theirs)\n"
+    "  --fp16                     FP16 engine (with --device cuda)\n"
     "  -h, --help                 this text\n"
     "\n"
     "A model file is built in memory for exactly the inputs' batch. A NAME= prefix is recognised when the text\n"
     "before the first '=' contains no '/'; write ./FILE to pass a file name containing '='.\n";
+
+/* --device / --fp16 for a model built in memory (set once by the option parser). */
+static int run_device, run_fp16;
 
 typedef struct {
     const char *name; /* NULL: positional */
@@ -153,6 +158,8 @@ static int run_tensors(const char *model, tensor_arg *in, int n_in, tensor_arg *
     kiln_build_options_init(&opt);
     opt.batch_min = opt.batch_max = (int)batch;
     opt.threads = threads;
+    opt.device = run_device;
+    if (run_fp16) opt.precision = KILN_PRECISION_FP16;
     if ((rc = cli_open_engine(model, &opt, &engine)) != CLI_OK) return rc;
     if ((rc = match(engine, in, n_in, 0)) != CLI_OK || (rc = match(engine, out, n_out, 1)) != CLI_OK) goto done;
     for (int j = 0; j < n_in && rc == CLI_OK; j++) rc = check_input(engine, &in[j], (int)batch);
@@ -225,6 +232,12 @@ static int run(int argc, char **argv)
             if (!a.error && cli_parse_int(a.value, 1, 4096, &v) != 0)
                 rc = cli_usage("run", "--threads wants a number from 1 to 4096, not '%s'", a.value);
             threads = (int)v;
+        } else if (cli_option(&a, "--device", NULL)) {
+            if (!a.error && strcmp(a.value, "cpu") && strcmp(a.value, "cuda"))
+                rc = cli_usage("run", "--device wants cpu or cuda, not '%s'", a.value);
+            else if (!a.error) run_device = strcmp(a.value, "cuda") ? KILN_DEVICE_CPU : KILN_DEVICE_CUDA;
+        } else if (cli_flag(&a, "--fp16", NULL)) {
+            run_fp16 = 1;
         } else {
             rc = cli_unknown(&a);
         }

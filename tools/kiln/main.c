@@ -5,8 +5,9 @@
 
 #include "cli.h"
 
-static const cli_command *const commands[] = {&cli_build_command, &cli_predict_command, &cli_run_command,
-                                              &cli_inspect_command};
+static const cli_command *const commands[] = {&cli_build_command,   &cli_predict_command, &cli_run_command,
+                                              &cli_inspect_command, &cli_bench_command,   &cli_compare_command,
+                                              &cli_eval_command};
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
 static void general_help(FILE *f)
@@ -34,7 +35,10 @@ static void general_help(FILE *f)
             "  kiln build googlenet_bn.h5 -o googlenet_bn.kiln\n"
             "  kiln predict googlenet_bn.kiln huskies.jpg\n"
             "  kiln run googlenet_bn.kiln --input x.npy --output probs.npy\n"
-            "  kiln inspect googlenet_bn.kiln --json\n");
+            "  kiln inspect googlenet_bn.kiln --json\n"
+            "  kiln bench googlenet_bn.kiln --dumpProfile --report bench.html\n"
+            "  kiln compare googlenet_bn.h5 googlenet_bn.kiln --per-layer\n"
+            "  kiln eval googlenet_bn.kiln imagenet/val --preprocess tf\n");
 }
 
 static const cli_command *find_command(const char *name)

@@ -5,7 +5,10 @@
  *                                                 * W[kh,kw,ci,co])
  * where g = co / CoutG is the group of output channel co (CinG = Cin/groups, CoutG = Cout/groups). Taps that land in
  * the padding contribute nothing. Depthwise convolution with multiplier m is groups = Cin, CoutG = m.
- * The sum is accumulated in float in the order kh, kw, ci; the bias is added after it. */
+ * The sum is accumulated in float in the order kh, kw, ci; the bias is added after it, then the residual input when
+ * the node has one (4th input, from the optimizer's residual fusion): y = act(sum + bias + residual), the same
+ * float operations in the same order as Conv2D followed by Add followed by Activation.
+ * Pitches (kernel.h): x is read with a->in_pitch[0] and y written with a->out_pitch when they are not 0. */
 #include "ref_util.h"
 
 void kiln_ref_conv2d(const kiln_kernel_args *a)
@@ -22,6 +25,8 @@ void kiln_ref_conv2d(const kiln_kernel_args *a)
     const int64_t CoutG = Cout / at->groups;
     const int SH = at->stride[0], SW = at->stride[1], DH = at->dilation[0], DW = at->dilation[1];
     const int PT = at->pads[0], PL = at->pads[1];
+    const float *res = a->node->n_inputs > 3 ? a->in[3] : NULL;
+    const int64_t XP = a->in_pitch[0] ? a->in_pitch[0] : Cin, YP = a->out_pitch ? a->out_pitch : Cout;
 
     for (int64_t n = 0; n < N; n++)
         for (int64_t oh = 0; oh < OH; oh++)
@@ -35,13 +40,13 @@ void kiln_ref_conv2d(const kiln_kernel_args *a)
                         for (int64_t kw = 0; kw < KW; kw++) {
                             const int64_t iw = ow * SW - PL + kw * DW;
                             if (iw < 0 || iw >= W) continue;
-                            const float *xp = x + ((n * H + ih) * W + iw) * Cin + c0;
+                            const float *xp = x + ((n * H + ih) * W + iw) * XP + c0;
                             const float *wp = w + (kh * KW + kw) * CinG * Cout + co;
                             for (int64_t ci = 0; ci < CinG; ci++) acc += xp[ci] * wp[ci * Cout];
                         }
                     }
                     if (bias) acc += bias[co];
-                    y[((n * OH + oh) * OW + ow) * Cout + co] = acc;
+                    if (res) acc += res[((n * OH + oh) * OW + ow) * Cout + co];
+                    y[((n * OH + oh) * OW + ow) * YP + co] = kiln_act_apply(&at->act, acc);
                 }
-    ref_epilogue(a);
 }

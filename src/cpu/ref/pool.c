@@ -16,6 +16,8 @@ static void pool2d(const kiln_kernel_args *a, int is_max)
     const int KH = at->kernel[0], KW = at->kernel[1], SH = at->stride[0], SW = at->stride[1];
     const int PT = at->pads[0], PL = at->pads[1];
     const float *x = a->in[0];
+    /* Row pitches of planner views (kernel.h); 0 = dense. */
+    const int64_t XP = a->in_pitch[0] ? a->in_pitch[0] : C, YP = a->out_pitch ? a->out_pitch : C;
 
     for (int64_t n = 0; n < N; n++)
         for (int64_t oh = 0; oh < OH; oh++)
@@ -29,7 +31,7 @@ static void pool2d(const kiln_kernel_args *a, int is_max)
                         for (int kw = 0; kw < KW; kw++) {
                             const int64_t iw = ow * SW - PL + kw;
                             if (iw < 0 || iw >= W) continue;
-                            const float v = x[((n * H + ih) * W + iw) * C + c];
+                            const float v = x[((n * H + ih) * W + iw) * XP + c];
                             acc = is_max ? fmaxf(acc, v) : acc + v;
                             cells++;
                         }
@@ -38,9 +40,8 @@ static void pool2d(const kiln_kernel_args *a, int is_max)
                         const int div = at->count_include_pad ? KH * KW : cells;
                         acc = div ? acc / (float)div : 0.0f;
                     }
-                    a->out[((n * OH + oh) * OW + ow) * C + c] = acc;
+                    a->out[((n * OH + oh) * OW + ow) * YP + c] = kiln_act_apply(&at->act, acc);
                 }
-    ref_epilogue(a);
 }
 
 void kiln_ref_maxpool(const kiln_kernel_args *a) { pool2d(a, 1); }
@@ -52,12 +53,13 @@ static void global_pool(const kiln_kernel_args *a, int is_max)
     const kiln_value *xv = ref_in(a, 0);
     const int64_t N = a->batch, HW = xv->dims[1] * xv->dims[2], C = xv->dims[3];
     const float *x = a->in[0];
+    const int64_t XP = a->in_pitch[0] ? a->in_pitch[0] : C; /* planner view pitch (kernel.h); 0 = dense */
 
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             float acc = is_max ? -INFINITY : 0.0f;
             for (int64_t p = 0; p < HW; p++) {
-                const float v = x[(n * HW + p) * C + c];
+                const float v = x[(n * HW + p) * XP + c];
                 acc = is_max ? fmaxf(acc, v) : acc + v;
             }
             a->out[n * C + c] = is_max ? acc : acc / (float)HW;

@@ -47,4 +47,9 @@ static inline void ref_epilogue(const kiln_kernel_args *a)
     for (int64_t i = 0; i < n; i++) a->out[i] = kiln_act_apply(act, a->out[i]);
 }
 
+/* Channel concat when the memory planner gave any operand a row pitch (src/cpu/ref/slice.c): copies each input into
+ * its channel range unless it already lies there (a view: nothing to copy). Returns 0, doing nothing, when every
+ * operand is dense, so kiln_ref_concat runs its general path. */
+int kiln_ref_concat_pitched(const kiln_kernel_args *a);
+
 #endif

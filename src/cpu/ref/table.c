@@ -12,11 +12,10 @@ static_assert(sizeof(ref_table) / sizeof(ref_table[0]) == KILN_OP_COUNT, "refere
 
 kiln_kernel_fn kiln_ref_kernel(kiln_op op) { return (unsigned)op < KILN_OP_COUNT ? ref_table[op] : NULL; }
 
-/* No reference kernel needs scratch memory: they compute straight into the output. */
+/* Only the squeeze-excite block needs scratch memory (its pooled vector and gates); the other reference kernels
+ * compute straight into the output. */
 size_t kiln_ref_workspace_bytes(const kiln_graph *g, const kiln_node *node, int batch)
 {
-    (void)g;
-    (void)node;
-    (void)batch;
+    if (node->op == KILN_OP_SQUEEZE_EXCITE) return kiln_ref_squeeze_excite_workspace(g, node, batch);
     return 0;
 }

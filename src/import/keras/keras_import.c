@@ -1,5 +1,6 @@
 /* Keras .h5 import entry: open the file, read model_config / keras_version / backend, find the weights, check that
- * every layer is supported (one message listing all that are not), then convert. */
+ * every layer is supported (one message listing all that are not), then convert (kk_import_config, shared with the
+ * Keras 3 .keras reader in keras_zip.c). */
 #include "keras_import.h"
 
 #include <stdlib.h>
@@ -21,7 +22,6 @@ kiln_status kiln_keras_import_h5(const char *path, kiln_graph **out)
         return kiln_fail(KILN_ERR_TRUNCATED, "%s: cannot open as HDF5 (the file is truncated or corrupt)", path);
     kiln_status st = KILN_OK;
     char *config_text = NULL, *version = NULL, *backend = NULL;
-    cJSON *config = NULL;
     hid_t root = -1;
     kk_ctx c;
     memset(&c, 0, sizeof c);
@@ -45,36 +45,49 @@ kiln_status kiln_keras_import_h5(const char *path, kiln_graph **out)
                        "re-save it with TensorFlow", path);
         goto done;
     }
-    config = cJSON_Parse(config_text);
-    if (!config || !cJSON_IsObject(config)) {
-        st = kiln_fail(KILN_ERR_FORMAT, "%s: model_config is not valid JSON", path);
-        goto done;
-    }
     root = H5Lexists(file, "model_weights", H5P_DEFAULT) > 0 ? H5Gopen2(file, "model_weights", H5P_DEFAULT)
                                                                : H5Gopen2(file, "/", H5P_DEFAULT);
     if (root < 0) {
         st = kiln_fail(KILN_ERR_FORMAT, "%s: cannot open the model_weights group", path);
         goto done;
     }
-    if ((st = kk_check_support(&c, config))) goto done;
-    c.g = kiln_graph_new();
-    if (!c.g) {
-        st = kiln_fail(KILN_ERR_NO_MEMORY, "%s: out of memory", path);
-        goto done;
-    }
-    if ((st = kk_convert_root(&c, config, root))) goto done;
-    if ((st = kiln_graph_check(c.g, "keras import"))) goto done;
-    *out = c.g;
-    c.g = NULL;
+    st = kk_import_config(&c, config_text, root, out);
 done:
-    kiln_graph_free(c.g);
-    free(c.cache);
-    free(c.layer_names);
-    cJSON_Delete(config);
     free(config_text);
     free(version);
     free(backend);
     if (root >= 0) H5Gclose(root);
     H5Fclose(file);
+    return st;
+}
+
+kiln_status kk_import_config(kk_ctx *c, const char *config_text, hid_t weights_root, kiln_graph **out)
+{
+    *out = NULL;
+    kiln_status st = KILN_OK;
+    cJSON *config = cJSON_Parse(config_text);
+    if (!config || !cJSON_IsObject(config)) {
+        st = kiln_fail(KILN_ERR_FORMAT, "%s: the model config is not valid JSON", c->path);
+        goto done;
+    }
+    if ((st = kk_check_support(c, config))) goto done;
+    if (c->k3_zip && (st = kk_k3_map(c, config))) goto done;
+    c->g = kiln_graph_new();
+    if (!c->g) {
+        st = kiln_fail(KILN_ERR_NO_MEMORY, "%s: out of memory", c->path);
+        goto done;
+    }
+    if ((st = kk_convert_root(c, config, weights_root))) goto done;
+    if ((st = kiln_graph_check(c->g, "keras import"))) goto done;
+    *out = c->g;
+    c->g = NULL;
+done:
+    kiln_graph_free(c->g);
+    c->g = NULL;
+    free(c->cache);
+    free(c->layer_names);
+    for (int i = 0; i < c->n_k3_paths; i++) free(c->k3_paths[i].path);
+    free(c->k3_paths);
+    cJSON_Delete(config);
     return st;
 }

@@ -20,6 +20,7 @@ typedef struct {
     kiln_strlist names;   /* owned; dataset paths relative to group */
     unsigned char *claimed; /* owned; one flag per name */
     int single_owner;     /* 1: every weight belongs to the one layer using the pool */
+    kiln_strlist kinds;   /* owned; Keras 3 .keras only: the kind of each name ("0" -> "kernel"), else empty */
 } kk_pool;
 
 /* Constants already made for a layer definition (a layer called twice reuses them: weights are shared). */
@@ -37,7 +38,18 @@ typedef struct {
     int n_cache, cap_cache;
     const char **layer_names; /* every layer name of the whole config (nested included); borrowed from the JSON */
     int n_layer_names, cap_layer_names;
+    /* Keras 3 .keras (zip) only: weights live in <group>/vars/<i>, one group per layer named after its class. */
+    int k3_zip;
+    hid_t k3_root;        /* borrowed: the weights file's root group */
+    struct kk_k3_path *k3_paths; /* owned: layer JSON -> group path */
+    int n_k3_paths, cap_k3_paths;
 } kk_ctx;
+
+/* Keras 3 .keras: where one layer's weights are. */
+typedef struct kk_k3_path {
+    const cJSON *layer;   /* borrowed */
+    char *path;           /* owned, e.g. "layers/functional/layers/conv2d_3" */
+} kk_k3_path;
 
 /* One call of one layer. */
 typedef struct {
@@ -47,6 +59,10 @@ typedef struct {
     const char *name;         /* the Keras layer name */
     char node_name[256];      /* unique graph name for this call: the layer name, made unique if needed */
     kk_pool *pool;            /* where its weights are; may be NULL (no weights) */
+    const cJSON *kwargs;      /* keyword arguments of this call (tf_keras TFOpLambda's constant y); may be NULL */
+    const cJSON *args;        /* Keras 3: positional arguments of this call (x + 3.0 on a KerasTensor becomes an
+                               * "Add" op whose args hold the 3.0); may be NULL */
+    int nhwc_wrapped;         /* 1: a channels_first layer given its input already transposed to NHWC (keras_layout.c) */
 } kk_layer;
 
 /* ---- keras_json.c: config values. Numbers may come wrapped ({"value": x}, {"class_name": "__tuple__",
@@ -87,9 +103,25 @@ typedef const char *(*kk_check_fn)(const kk_ctx *c, const cJSON *cfg);
 int kk_layer_lookup(const char *class_name, kk_convert_fn *convert, kk_check_fn *check);
 /* Reason why this layer cannot be imported, or NULL when it can (class known, config acceptable). */
 const char *kk_layer_unsupported(const kk_ctx *c, const char *class_name, const cJSON *cfg);
+/* Run converter `conv` for L, wrapping it in NCHW <-> NHWC transposes when the layer is channels_first
+ * (data_format, or BatchNormalization axis 1 of a 4-D tensor). keras_layout.c */
+kiln_status kk_convert_layout(kk_ctx *c, kk_layer *L, kk_convert_fn conv, const int *in, int n_in, int *out);
+/* 1 when a layer of this class with data_format channels_first can be imported through kk_convert_layout. */
+int kk_layout_wrappable(const char *class_name);
 /* Add a node; on a shape error fail with a message naming the file and the layer. */
 kiln_status kk_add(kk_ctx *c, const kk_layer *L, kiln_op op, const char *name, const int *in, int n_in,
                    const kiln_attrs *a, int *out);
+
+/* ---- keras_zip.c: Keras 3 .keras archives ---- */
+/* Compute the weight group of every layer (nested included) of the Keras 3 config `model` into c->k3_paths. */
+kiln_status kk_k3_map(kk_ctx *c, const cJSON *model);
+/* Open the pool of one layer of a .keras file: <group>/vars with kinds named after the class's variable order.
+ * Returns NULL or a reason. A layer without a group or variables gets an empty pool. */
+const char *kk_k3_pool_open(kk_ctx *c, const cJSON *layer, kk_pool *p);
+/* Import a .keras file (zip of config.json + model.weights.h5). */
+kiln_status kiln_keras_import_zip(const char *path, kiln_graph **out);
+/* The shared second half of an import: support check, conversion, graph check. c->path and c->keras_major set. */
+kiln_status kk_import_config(kk_ctx *c, const char *config_text, hid_t weights_root, kiln_graph **out);
 
 /* ---- keras_model.c ---- */
 /* Convert the top-level model object (with class_name and config) into c->g; weights under root. */

@@ -231,8 +231,8 @@ static kiln_status conv_batchnorm(kk_ctx *c, const kk_layer *L, const int *in, i
     kiln_status st = need_inputs(c, L, n_in, 1, 1);
     if (st) return st;
     const kiln_value *x = V(c, in[0]);
-    int axis = config_axis(L, "axis", -1, x->rank);
-    if (axis != x->rank - 1) return unsupported(c, L, "normalizes an axis other than the last (channels_first?)");
+    int axis = L->nhwc_wrapped ? x->rank - 1 : config_axis(L, "axis", -1, x->rank);
+    if (axis != x->rank - 1) return unsupported(c, L, "normalizes an axis other than the last or, on 4-D, the first");
     int64_t ch = x->dims[x->rank - 1];
     int64_t d[1] = { ch };
     kiln_attrs a;
@@ -406,10 +406,49 @@ static kiln_status conv_concat(kk_ctx *c, const kk_layer *L, const int *in, int 
     return kk_add(c, L, KILN_OP_CONCAT, L->node_name, in, n_in, &a, out);
 }
 
+/* Keras 3 operators on KerasTensors (x + 3.0, x * (1/6): MobileNetV3's hard-swish) are serialized as ops named
+ * like the merge layers (Add, Multiply...) whose args hold the number. Finds the first number in args; *first = 1
+ * when it precedes the tensor (3.0 - x). */
+static int const_arg(const cJSON *args, double *v, int *first)
+{
+    const cJSON *e;
+    int seen_tensor = 0;
+    cJSON_ArrayForEach(e, args)
+    {
+        const cJSON *u = kk_unwrap(e);
+        if (cJSON_IsNumber(u)) {
+            *v = u->valuedouble;
+            *first = !seen_tensor;
+            return 1;
+        }
+        seen_tensor = 1;
+    }
+    return 0;
+}
+
+static kiln_status scalar_op(kk_ctx *c, const kk_layer *L, kiln_op op, const char *kind, const char *name, int x,
+                             float v, int *out);
+
+/* One tensor and one number: y = x op c (or c op x). */
+static kiln_status const_binary(kk_ctx *c, const kk_layer *L, const int *in, int *out, kiln_op op)
+{
+    double v;
+    int first;
+    if (!const_arg(L->args, &v, &first)) return bad_config(c, L, "takes 2 tensors or a tensor and a number");
+    if (!first || op == KILN_OP_ADD || op == KILN_OP_MUL || op == KILN_OP_MAX || op == KILN_OP_MIN)
+        return scalar_op(c, L, op, "operand", L->node_name, in[0], (float)v, out);
+    int k;
+    kiln_status st = kk_fill(c, L, "operand", 1, (float)v, &k);
+    if (st) return st;
+    int pair[2] = { k, in[0] };
+    return kk_add(c, L, op, L->node_name, pair, 2, NULL, out);
+}
+
 /* n-ary elementwise layer as a chain of binary nodes; the last one carries the layer name. */
 static kiln_status chain(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out, kiln_op op,
                          const char *final_name)
 {
+    if (n_in == 1 && L->args && final_name) return const_binary(c, L, in, out, op);
     kiln_status st = need_inputs(c, L, n_in, 2, 1 << 20);
     if (st) return st;
     int acc = in[0];
@@ -444,9 +483,18 @@ static kiln_status conv_minimum(kk_ctx *c, const kk_layer *L, const int *in, int
 }
 static kiln_status conv_subtract(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out)
 {
+    if (n_in == 1 && L->args) return const_binary(c, L, in, out, KILN_OP_SUB);
     kiln_status st = need_inputs(c, L, n_in, 2, 2);
     if (st) return st;
     return kk_add(c, L, KILN_OP_SUB, L->node_name, in, 2, NULL, out);
+}
+/* Keras 3 ops Divide / TrueDivide (x / y, x / 6.0). */
+static kiln_status conv_divide(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out)
+{
+    if (n_in == 1 && L->args) return const_binary(c, L, in, out, KILN_OP_DIV);
+    kiln_status st = need_inputs(c, L, n_in, 2, 2);
+    if (st) return st;
+    return kk_add(c, L, KILN_OP_DIV, L->node_name, in, 2, NULL, out);
 }
 static kiln_status conv_average(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out)
 {
@@ -479,6 +527,22 @@ static kiln_status conv_flatten(kk_ctx *c, const kk_layer *L, const int *in, int
 {
     kiln_status st = need_inputs(c, L, n_in, 1, 1);
     if (st) return st;
+    const char *fmt = kk_str(L->cfg, "data_format");
+    const kiln_value *x = V(c, in[0]);
+    int src = in[0];
+    if (fmt && !strcmp(fmt, "channels_first") && x->rank > 2) {
+        /* Keras moves the channels last before flattening a channels_first tensor. */
+        kiln_attrs t;
+        kiln_attrs_init(&t);
+        t.rank = x->rank;
+        t.perm[0] = 0;
+        for (int i = 1; i < x->rank - 1; i++) t.perm[i] = i + 1;
+        t.perm[x->rank - 1] = 1;
+        char buf[320];
+        if ((st = kk_add(c, L, KILN_OP_TRANSPOSE, role(L, "to_channels_last", buf, sizeof buf), in, 1, &t, &src)))
+            return st;
+    }
+    in = &src;
     kiln_attrs a;
     kiln_attrs_init(&a);
     a.rank = 1;
@@ -582,6 +646,178 @@ static kiln_status conv_normalization(kk_ctx *c, const kk_layer *L, const int *i
     return kk_add(c, L, KILN_OP_BATCHNORM, L->node_name, ins, 5, &a, out);
 }
 
+/* LayerNormalization over the last axis (the only form keras.applications uses; ConvNeXt: epsilon 1e-6). */
+static kiln_status conv_layernorm(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out)
+{
+    kiln_status st = need_inputs(c, L, n_in, 1, 1);
+    if (st) return st;
+    const kiln_value *x = V(c, in[0]);
+    const cJSON *ax = kk_list(cJSON_GetObjectItemCaseSensitive(L->cfg, "axis"));
+    if (ax && cJSON_GetArraySize(ax) != 1) return unsupported(c, L, "normalizes several axes");
+    if (config_axis(L, "axis", -1, x->rank) != x->rank - 1) return unsupported(c, L, "axis other than the last");
+    if (kk_bool(L->cfg, "rms_scaling", 0)) return unsupported(c, L, "rms_scaling=True");
+    int64_t ch = x->dims[x->rank - 1], d[1] = { ch };
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    double eps;
+    kk_num(L->cfg, "epsilon", 1e-3, &eps);
+    a.eps = (float)eps;
+    int ins[3] = { in[0], -1, -1 };
+    if (kk_bool(L->cfg, "scale", 1)) st = kk_weight(c, L, "gamma", NULL, 1, 1, d, NULL, &ins[1]);
+    else st = kk_fill(c, L, "gamma", ch, 1.0f, &ins[1]);
+    if (st) return st;
+    if (kk_bool(L->cfg, "center", 1)) st = kk_weight(c, L, "beta", NULL, 1, 1, d, NULL, &ins[2]);
+    else st = kk_fill(c, L, "beta", ch, 0.0f, &ins[2]);
+    if (st) return st;
+    return kk_add(c, L, KILN_OP_LAYERNORM, L->node_name, ins, 3, &a, out);
+}
+
+/* A (begin, end) pair per spatial axis from an int, (sym_h, sym_w) or ((top, bottom), (left, right)). */
+static int pairs2(const cJSON *cfg, const char *key, int dflt, int p[4])
+{
+    for (int i = 0; i < 4; i++) p[i] = dflt;
+    const cJSON *v = kk_unwrap(cJSON_GetObjectItemCaseSensitive(cfg, key));
+    const cJSON *l = kk_list(v);
+    if (!v) return 0;
+    if (cJSON_IsNumber(v)) {
+        for (int i = 0; i < 4; i++) p[i] = (int)v->valuedouble;
+        return 0;
+    }
+    if (!l || cJSON_GetArraySize(l) != 2) return -1;
+    for (int i = 0; i < 2; i++) {
+        const cJSON *e = kk_unwrap(cJSON_GetArrayItem(l, i));
+        const cJSON *el = kk_list(e);
+        if (cJSON_IsNumber(e)) {
+            p[2 * i] = p[2 * i + 1] = (int)e->valuedouble;
+        } else if (el && cJSON_GetArraySize(el) == 2 && cJSON_IsNumber(kk_unwrap(cJSON_GetArrayItem(el, 0))) &&
+                   cJSON_IsNumber(kk_unwrap(cJSON_GetArrayItem(el, 1)))) {
+            p[2 * i] = (int)kk_unwrap(cJSON_GetArrayItem(el, 0))->valuedouble;
+            p[2 * i + 1] = (int)kk_unwrap(cJSON_GetArrayItem(el, 1))->valuedouble;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static kiln_status conv_cropping2d(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out)
+{
+    kiln_status st = need_inputs(c, L, n_in, 1, 1);
+    if (st) return st;
+    if (V(c, in[0])->rank != 4) return bad_config(c, L, "expects a 4-D input");
+    int p[4];
+    if (pairs2(L->cfg, "cropping", 0, p)) return bad_config(c, L, "malformed cropping");
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.rank = 4;
+    a.pads_begin[1] = p[0];
+    a.pads_end[1] = p[1];
+    a.pads_begin[2] = p[2];
+    a.pads_end[2] = p[3];
+    return kk_add(c, L, KILN_OP_CROP, L->node_name, in, 1, &a, out);
+}
+
+static kiln_status conv_upsampling2d(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out)
+{
+    kiln_status st = need_inputs(c, L, n_in, 1, 1);
+    if (st) return st;
+    const kiln_value *x = V(c, in[0]);
+    if (x->rank != 4) return bad_config(c, L, "expects a 4-D input");
+    int size[2];
+    if (kk_ints(L->cfg, "size", 2, 2, size) < 0 || size[0] < 1 || size[1] < 1) return bad_config(c, L, "malformed size");
+    const char *mode = kk_str(L->cfg, "interpolation");
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    if (!mode || !strcmp(mode, "nearest")) a.groups = 0;
+    else if (!strcmp(mode, "bilinear")) a.groups = 1;
+    else return unsupported(c, L, "interpolation other than nearest/bilinear");
+    a.shape[0] = x->dims[1] * size[0];
+    a.shape[1] = x->dims[2] * size[1];
+    return kk_add(c, L, KILN_OP_RESIZE, L->node_name, in, 1, &a, out);
+}
+
+/* y = x * scalar constant, or x + scalar (a one-element constant broadcasts). */
+static kiln_status scalar_op(kk_ctx *c, const kk_layer *L, kiln_op op, const char *kind, const char *name, int x,
+                             float v, int *out)
+{
+    int k;
+    kiln_status st = kk_fill(c, L, kind, 1, v, &k);
+    if (st) return st;
+    int pair[2] = { x, k };
+    return kk_add(c, L, op, name, pair, 2, NULL, out);
+}
+
+/* keras.applications InceptionResNetV2 (Keras >= 2.13 / Keras 3): inputs[0] + inputs[1] * scale. */
+static kiln_status conv_custom_scale(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out)
+{
+    kiln_status st = need_inputs(c, L, n_in, 2, 2);
+    if (st) return st;
+    double scale;
+    if (!kk_num(L->cfg, "scale", 0, &scale)) return bad_config(c, L, "missing scale");
+    char buf[320];
+    int scaled;
+    if ((st = scalar_op(c, L, KILN_OP_MUL, "scale", role(L, "scale", buf, sizeof buf), in[1], (float)scale, &scaled)))
+        return st;
+    int pair[2] = { in[0], scaled };
+    return kk_add(c, L, KILN_OP_ADD, L->node_name, pair, 2, NULL, out);
+}
+
+/* keras.applications ConvNeXt LayerScale: x * gamma (one weight per channel). */
+static kiln_status conv_layer_scale(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out)
+{
+    kiln_status st = need_inputs(c, L, n_in, 1, 1);
+    if (st) return st;
+    const kiln_value *x = V(c, in[0]);
+    int64_t d[1] = { x->dims[x->rank - 1] };
+    int pair[2] = { in[0], -1 };
+    /* tf_keras names it gamma; Keras 3's legacy .h5 calls the unnamed variable "variable" */
+    if ((st = kk_weight(c, L, "gamma", "variable", 1, 1, d, NULL, &pair[1]))) return st;
+    return kk_add(c, L, KILN_OP_MUL, L->node_name, pair, 2, NULL, out);
+}
+
+/* tf_keras TFOpLambda: a TensorFlow function applied to Keras tensors (x + 3.0, x * (1/6) in MobileNetV3's
+ * hard-swish, x + shortcut in RegNet). Only the arithmetic keras.applications produces is accepted; the second
+ * operand is a tensor (an extra input, from the call's kwargs) or the number kwargs.y. */
+static const struct {
+    const char *fn;
+    kiln_op op;
+} tf_ops[] = {
+    { "__operators__.add", KILN_OP_ADD }, { "math.add", KILN_OP_ADD },       { "math.multiply", KILN_OP_MUL },
+    { "__operators__.mul", KILN_OP_MUL }, { "math.subtract", KILN_OP_SUB },  { "__operators__.sub", KILN_OP_SUB },
+    { "math.truediv", KILN_OP_DIV },      { "__operators__.truediv", KILN_OP_DIV }, { "math.divide", KILN_OP_DIV },
+    { "math.maximum", KILN_OP_MAX },      { "math.minimum", KILN_OP_MIN },
+};
+
+static int tf_op_lookup(const cJSON *cfg, kiln_op *op)
+{
+    const char *fn = kk_str(cfg, "function");
+    for (size_t i = 0; fn && i < sizeof tf_ops / sizeof tf_ops[0]; i++)
+        if (!strcmp(fn, tf_ops[i].fn)) {
+            *op = tf_ops[i].op;
+            return 1;
+        }
+    return 0;
+}
+
+static kiln_status conv_tf_op_lambda(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out)
+{
+    kiln_op op;
+    if (!tf_op_lookup(L->cfg, &op)) return unsupported(c, L, "TensorFlow function not supported");
+    kiln_status st = need_inputs(c, L, n_in, 1, 2);
+    if (st) return st;
+    if (n_in == 2) return kk_add(c, L, op, L->node_name, in, 2, NULL, out);
+    double y;
+    if (!kk_num(L->kwargs, "y", 0, &y)) return unsupported(c, L, "second operand is neither a tensor nor a number");
+    return scalar_op(c, L, op, "y", L->node_name, in[0], (float)y, out);
+}
+
+static const char *check_tf_op_lambda(const kk_ctx *c, const cJSON *cfg)
+{
+    (void)c;
+    kiln_op op;
+    return tf_op_lookup(cfg, &op) ? NULL : "TensorFlow function not supported";
+}
+
 /* ---- config checks (run before conversion so that every unsupported layer is listed at once) ------------------ */
 
 static const char *check_activation(const kk_ctx *c, const cJSON *cfg)
@@ -646,6 +882,8 @@ static const struct {
     { "Add", conv_add, NULL },
     { "Multiply", conv_multiply, NULL },
     { "Subtract", conv_subtract, NULL },
+    { "Divide", conv_divide, NULL },
+    { "TrueDivide", conv_divide, NULL },
     { "Maximum", conv_maximum, NULL },
     { "Minimum", conv_minimum, NULL },
     { "Average", conv_average, NULL },
@@ -653,6 +891,13 @@ static const struct {
     { "Flatten", conv_flatten, NULL },
     { "Permute", conv_permute, NULL },
     { "Rescaling", conv_rescaling, NULL },
+    { "LayerNormalization", conv_layernorm, NULL },
+    { "Cropping2D", conv_cropping2d, NULL },
+    { "UpSampling2D", conv_upsampling2d, NULL },
+    { "CustomScaleLayer", conv_custom_scale, NULL },
+    { "LayerScale", conv_layer_scale, NULL },
+    { "TFOpLambda", conv_tf_op_lambda, check_tf_op_lambda },
+    { "StochasticDepth", conv_identity, NULL },
     { "Normalization", conv_normalization, NULL },
     /* Inference-time identities. FixedDropout is the custom Dropout of qubvel/efficientnet. */
     { "Dropout", conv_identity, NULL },
@@ -686,6 +931,7 @@ const char *kk_layer_unsupported(const kk_ctx *c, const char *class_name, const 
         return ""; /* unknown class (Lambda, custom layers): the class name says it all */
     }
     const char *fmt = kk_str(cfg, "data_format");
-    if (fmt && !strcmp(fmt, "channels_first")) return "data_format channels_first";
+    if (fmt && !strcmp(fmt, "channels_first") && !kk_layout_wrappable(class_name) && strcmp(class_name, "Flatten"))
+        return "data_format channels_first";
     return check ? check(c, cfg) : NULL;
 }

@@ -15,7 +15,13 @@ int kk_is_model_class(const char *cls)
     return cls && (!strcmp(cls, "Sequential") || !strcmp(cls, "Functional") || !strcmp(cls, "Model"));
 }
 
-static const char *class_of(const cJSON *layer) { return kk_str(layer, "class_name"); }
+/* The class name without a registration package ("Custom>CustomScaleLayer" in tf_keras files). */
+static const char *class_of(const cJSON *layer)
+{
+    const char *cls = kk_str(layer, "class_name");
+    const char *gt = cls ? strrchr(cls, '>') : NULL;
+    return gt ? gt + 1 : cls;
+}
 
 static const cJSON *config_of(const cJSON *layer) { return cJSON_GetObjectItemCaseSensitive(layer, "config"); }
 
@@ -179,15 +185,18 @@ static void unique_name(const kk_ctx *c, const char *base, char *out, size_t cap
 static kiln_status convert_model(kk_ctx *c, const cJSON *model, hid_t root, kk_pool *pool, const int *in, int n_in,
                                  int *outs, int *n_out, int depth);
 
-/* Apply one layer (or a nested model) to `in`. pool: the enclosing nested model's pool, or NULL at top level. */
-static kiln_status call_layer(kk_ctx *c, const cJSON *layer, hid_t root, kk_pool *pool, const int *in, int n_in,
-                              int *outs, int *n_out, int depth)
+/* Apply one layer (or a nested model) to `in`. pool: the enclosing nested model's pool, or NULL at top level.
+ * kwargs: the call's keyword arguments (NULL when none). In a Keras 3 .keras file every layer has its own weight
+ * group (keras_zip.c), found from the layer's position instead of a pool. */
+static kiln_status call_layer(kk_ctx *c, const cJSON *layer, hid_t root, kk_pool *pool, const cJSON *kwargs,
+                              const cJSON *args, const int *in, int n_in, int *outs, int *n_out, int depth)
 {
     const char *cls = class_of(layer), *name = name_of(layer);
     kk_pool own;
     int opened = 0;
-    if (!pool) {
-        const char *why = kk_pool_open(root, name, !kk_is_model_class(cls), &own);
+    if (c->k3_zip ? !kk_is_model_class(cls) : !pool) {
+        const char *why = c->k3_zip ? kk_k3_pool_open(c, layer, &own)
+                                    : kk_pool_open(root, name, !kk_is_model_class(cls), &own);
         if (why) {
             kk_pool_free(&own);
             return kiln_fail(KILN_ERR_FORMAT, "%s: layer '%s' (%s): weights: %s", c->path, name, cls, why);
@@ -204,10 +213,10 @@ static kiln_status call_layer(kk_ctx *c, const cJSON *layer, hid_t root, kk_pool
         if (!kk_layer_lookup(cls, &conv, &check)) {
             st = kiln_fail(KILN_ERR_UNSUPPORTED, "%s: unsupported layers: '%s' (%s)", c->path, name, cls);
         } else {
-            kk_layer L = { layer, config_of(layer), cls, name, { 0 }, pool };
+            kk_layer L = { layer, config_of(layer), cls, name, { 0 }, pool, kwargs, args, 0 };
             unique_name(c, name, L.node_name, sizeof L.node_name);
             *n_out = 1;
-            st = conv(c, &L, in, n_in, &outs[0]);
+            st = kk_convert_layout(c, &L, conv, in, n_in, &outs[0]);
         }
     }
     if (opened) kk_pool_free(&own);
@@ -239,7 +248,7 @@ static kiln_status convert_sequential(kk_ctx *c, const cJSON *model, hid_t root,
             if ((st = make_input(c, iname, model_input_shape(layer, 0), &cur))) return st;
         }
         int o[KK_MAX_OUTPUTS], no = 0;
-        if ((st = call_layer(c, layer, root, pool, &cur, 1, o, &no, depth))) return st;
+        if ((st = call_layer(c, layer, root, pool, NULL, NULL, &cur, 1, o, &no, depth))) return st;
         if (no != 1)
             return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: layer '%s' in Sequential '%s' has %d outputs", c->path,
                              name_of(layer), name_of(model), no);
@@ -326,23 +335,49 @@ static void collect_history(const cJSON *v, kk_ref *refs, int *n, int depth)
     }
 }
 
-/* The input refs of one inbound node. Returns the count or -1 when malformed. */
-static int parse_node(const cJSON *node, kk_ref *refs)
+/* The input refs of one inbound node. Returns the count or -1 when malformed. *kwargs (may be NULL) receives the
+ * call's keyword arguments: the 4th element of the first ref (old form) or "kwargs" (Keras 3). In the old form,
+ * tensors passed by keyword (tf_keras TFOpLambda `x + y`: {"y": ["layer", 0, 0]}) are appended as extra inputs. */
+static int parse_node_kw(const cJSON *node, kk_ref *refs, const cJSON **kwargs, const cJSON **args)
 {
     int n = 0;
+    if (kwargs) *kwargs = NULL;
+    if (args) *args = NULL;
     if (cJSON_IsObject(node)) {
         collect_history(cJSON_GetObjectItemCaseSensitive(node, "args"), refs, &n, 0);
+        if (kwargs) *kwargs = cJSON_GetObjectItemCaseSensitive(node, "kwargs");
+        if (args) *args = cJSON_GetObjectItemCaseSensitive(node, "args");
         return n;
     }
     if (!cJSON_IsArray(node)) return -1;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, node)
-    {
-        if (!cJSON_IsArray(r) || n >= KK_MAX_REFS || parse_ref_list(r, &refs[n])) return -1;
+    const cJSON *r, *first = node;
+    if (cJSON_IsString(cJSON_GetArrayItem(node, 0))) {
+        /* tf_keras TFOpLambda / SlicingOpLambda: the node is one flat ref [name, node, tensor, kwargs] */
+        if (parse_ref_list(node, &refs[n])) return -1;
         n++;
+    } else {
+        cJSON_ArrayForEach(r, node)
+        {
+            if (!cJSON_IsArray(r) || n >= KK_MAX_REFS || parse_ref_list(r, &refs[n])) return -1;
+            n++;
+        }
+        first = cJSON_GetArrayItem(node, 0);
+    }
+    const cJSON *kw = cJSON_GetArrayItem(first, 3);
+    if (cJSON_IsObject(kw)) {
+        if (kwargs) *kwargs = kw;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, kw)
+        {
+            if (cJSON_IsArray(v) && cJSON_GetArraySize(v) >= 3 && cJSON_IsString(cJSON_GetArrayItem(v, 0)) &&
+                n < KK_MAX_REFS && !parse_ref_list(v, &refs[n]))
+                n++;
+        }
     }
     return n;
 }
+
+static int parse_node(const cJSON *node, kk_ref *refs) { return parse_node_kw(node, refs, NULL, NULL); }
 
 /* input_layers / output_layers: a list of refs, or (Keras 3, single tensor) one flat ref. */
 static int parse_ref_set(const cJSON *v, kk_ref *refs)
@@ -448,7 +483,8 @@ static kiln_status convert_functional(kk_ctx *c, const cJSON *model, hid_t root,
             {
                 int key = k++ + offset;
                 if (scope_find(&s, lname, key)) continue;
-                int nr = parse_node(node, refs);
+                const cJSON *kwargs, *args;
+                int nr = parse_node_kw(node, refs, &kwargs, &args);
                 if (nr < 1) {
                     st = kiln_fail(KILN_ERR_FORMAT, "%s: layer '%s' (%s): malformed inbound node %d", c->path, lname,
                                    cls, key);
@@ -462,7 +498,7 @@ static kiln_status convert_functional(kk_ctx *c, const cJSON *model, hid_t root,
                 }
                 if (!ready) continue;
                 int o[KK_MAX_OUTPUTS], no = 0;
-                if ((st = call_layer(c, layer, root, pool, ins, nr, o, &no, depth))) goto done;
+                if ((st = call_layer(c, layer, root, pool, kwargs, args, ins, nr, o, &no, depth))) goto done;
                 if (scope_put(&s, lname, key, o, no)) goto oom;
                 progress = 1;
             }

@@ -16,6 +16,7 @@ void kk_pool_free(kk_pool *p)
 {
     if (!p) return;
     kiln_strlist_free(&p->names);
+    kiln_strlist_free(&p->kinds);
     free(p->claimed);
     p->claimed = NULL;
     if (p->group >= 0) H5Gclose(p->group);
@@ -86,11 +87,13 @@ static int has_suffixed_component(const kk_ctx *c, const char *path, const char 
     }
 }
 
-static int kind_matches(const char *path, const char *kind, const char *alt)
+static int kind_matches(const kk_pool *p, int i, const char *kind, const char *alt)
 {
     char buf[64];
-    path_kind(path, buf, sizeof buf);
-    return !strcmp(buf, kind) || (alt && !strcmp(buf, alt));
+    const char *k = p->kinds.n ? (i < p->kinds.n ? p->kinds.items[i] : "") : path_kind(p->names.items[i], buf, sizeof buf);
+    if (alt && !strcmp(alt, "variable")) /* Keras 3 names unnamed variables variable, variable_1, variable_2... */
+        return !strcmp(k, kind) || !strncmp(k, "variable", 8);
+    return !strcmp(k, kind) || (alt && !strcmp(k, alt));
 }
 
 /* Index of the pool entry holding weight `kind` of layer L, or -1. */
@@ -100,13 +103,13 @@ static int find_in_pool(const kk_ctx *c, const kk_layer *L, const char *kind, co
     if (!p || p->names.n == 0) return -1;
     if (p->single_owner) {
         for (int i = 0; i < p->names.n; i++)
-            if (kind_matches(p->names.items[i], kind, alt)) return i;
+            if (kind_matches(p, i, kind, alt)) return i;
         return -1;
     }
     for (int tier = 0; tier < 3; tier++) {
         for (int i = 0; i < p->names.n; i++) {
             const char *path = p->names.items[i];
-            if (p->claimed[i] || !kind_matches(path, kind, alt)) continue;
+            if (p->claimed[i] || !kind_matches(p, i, kind, alt)) continue;
             if (tier == 0 && has_component(path, L->name)) return i;
             if (tier == 1 && has_suffixed_component(c, path, L->name)) return i;
             /* Last resort: file order (the first unclaimed weight of this kind whose path names no known layer). */

@@ -1,0 +1,333 @@
+/* Tactic choice (timed / heuristic, timing cache), engine preparation and layer dispatch (engine_tactics.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "engine_tactics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/status.h"
+#include "tactics.h"
+
+struct kiln_cpu_engine {
+    int32_t *run;   /* per layer: tactic that runs here, -1 for non-CPU layers */
+    void **packed;  /* per layer: owned packed weights or NULL */
+    char note[256];
+};
+
+/* ---- preparation -------------------------------------------------------------------------------------------- */
+
+void kiln_cpu_engine_release(kiln_engine *e)
+{
+    if (!e || !e->cpu) return;
+    for (int i = 0; e->cpu->packed && i < e->g->n_nodes; i++) free(e->cpu->packed[i]);
+    free(e->cpu->packed);
+    free(e->cpu->run);
+    free(e->cpu);
+    e->cpu = NULL;
+}
+
+static void *alloc_aligned(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
+kiln_status kiln_cpu_engine_prepare(kiln_engine *e)
+{
+    kiln_cpu_engine_release(e);
+    const kiln_graph *g = e->g;
+    struct kiln_cpu_engine *c = calloc(1, sizeof *c);
+    if (!c) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory preparing the engine");
+    e->cpu = c;
+    c->run = calloc((size_t)g->n_nodes + 1, sizeof(int32_t));
+    c->packed = calloc((size_t)g->n_nodes + 1, sizeof(void *));
+    if (!c->run || !c->packed) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory preparing the engine");
+    int fallbacks = 0, any_cpu = 0;
+    const char *from = NULL, *to = NULL;
+    int64_t ws_max = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kiln_node *n = &g->nodes[i];
+        if (e->layers[i].backend != 0) {
+            c->run[i] = -1;
+            continue;
+        }
+        any_cpu = 1;
+        const int rec = e->layers[i].tactic;
+        const int t = kiln_cpu_tactic_resolve(g, n, rec);
+        c->run[i] = t;
+        if (t != rec) {
+            fallbacks++;
+            const kiln_cpu_tactic *a = kiln_cpu_tactic_get((kiln_op)n->op, rec);
+            from = a ? kiln_isa_name(a->isa) : "?";
+            to = kiln_isa_name(kiln_cpu_tactic_get((kiln_op)n->op, t)->isa);
+        }
+        const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, t);
+        if (pb) {
+            if (!(c->packed[i] = alloc_aligned(pb)))
+                return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory packing the weights of layer '%s'", n->name);
+            kiln_cpu_tactic_pack(g, n, t, c->packed[i]);
+        }
+        const int64_t ws = (int64_t)kiln_cpu_tactic_workspace(g, n, t, e->batch_max);
+        if (ws > ws_max) ws_max = ws;
+    }
+    if (any_cpu) e->workspace_bytes = ws_max;
+    if (fallbacks)
+        snprintf(c->note, sizeof c->note, "%d layer%s chosen for %s run%s with %s kernels here (CPU level %s%s%s)",
+                 fallbacks, fallbacks == 1 ? "" : "s", from, fallbacks == 1 ? "s" : "", to,
+                 kiln_isa_name(kiln_cpu_isa()), *kiln_cpu_isa_note() ? "; " : "", kiln_cpu_isa_note());
+    return KILN_OK;
+}
+
+int kiln_cpu_engine_run_tactic(const kiln_engine *e, int layer)
+{
+    return e->cpu ? e->cpu->run[layer] : e->layers[layer].tactic;
+}
+
+const char *kiln_cpu_engine_note(const kiln_engine *e) { return e->cpu ? e->cpu->note : ""; }
+
+void kiln_cpu_engine_run_layer(const kiln_engine *e, int layer, const kiln_kernel_args *a, kiln_threadpool *pool)
+{
+    if (!e->cpu || e->cpu->run[layer] <= 0) {
+        kiln_ref_kernel((kiln_op)a->node->op)(a);
+        return;
+    }
+    kiln_cpu_tactic_run(e->cpu->run[layer], a, e->cpu->packed[layer], pool);
+}
+
+/* ---- timing cache ------------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    uint64_t key;
+    char name[56];
+    double us;
+} cache_entry;
+
+typedef struct {
+    cache_entry *v;
+    int n, cap, dirty;
+} timing_cache;
+
+static uint64_t fnv(uint64_t h, int64_t x)
+{
+    for (int i = 0; i < 8; i++) h = (h ^ (uint64_t)((x >> (8 * i)) & 0xff)) * 0x100000001b3ULL;
+    return h;
+}
+
+/* What a layer's timing depends on: op, input shapes and kinds, the attributes the kernels read, batch, threads and
+ * the CPU level. Names and weight values do not matter. */
+static uint64_t layer_key(const kiln_graph *g, const kiln_node *n, int batch, int threads)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv(h, n->op), h = fnv(h, batch), h = fnv(h, threads), h = fnv(h, kiln_cpu_isa()), h = fnv(h, n->n_inputs);
+    for (int i = 0; i < n->n_inputs; i++) {
+        const kiln_value *v = &g->values[n->inputs[i]];
+        h = fnv(h, v->kind), h = fnv(h, v->rank);
+        for (int d = 0; d < v->rank; d++) h = fnv(h, v->dims[d]);
+    }
+    const kiln_attrs *a = &n->attrs;
+    const int32_t f[] = { a->kernel[0], a->kernel[1], a->stride[0], a->stride[1], a->dilation[0], a->dilation[1],
+                          a->pads[0], a->pads[1], a->pads[2], a->pads[3], a->groups, a->act.kind, a->count_include_pad };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) h = fnv(h, f[i]);
+    return h;
+}
+
+static void cache_load(timing_cache *c, const char *path)
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) return;
+    char line[256];
+    if (!fgets(line, sizeof line, f) || strncmp(line, "kiln-timing-cache 1", 19)) {
+        fclose(f);
+        return; /* not ours or an older layout: start afresh (the file is rewritten) */
+    }
+    while (fgets(line, sizeof line, f)) {
+        cache_entry en;
+        unsigned long long k;
+        if (sscanf(line, "%llx %55s %lf", &k, en.name, &en.us) != 3) continue;
+        en.key = k;
+        if (c->n == c->cap) {
+            int cap = c->cap ? 2 * c->cap : 64;
+            cache_entry *v = realloc(c->v, sizeof(cache_entry) * (size_t)cap);
+            if (!v) break;
+            c->v = v, c->cap = cap;
+        }
+        c->v[c->n++] = en;
+    }
+    fclose(f);
+}
+
+static const cache_entry *cache_find(const timing_cache *c, uint64_t key)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->v[i].key == key) return &c->v[i];
+    return NULL;
+}
+
+static void cache_put(timing_cache *c, uint64_t key, const char *name, double us)
+{
+    if (cache_find(c, key)) return;
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 64;
+        cache_entry *v = realloc(c->v, sizeof(cache_entry) * (size_t)cap);
+        if (!v) return;
+        c->v = v, c->cap = cap;
+    }
+    cache_entry *en = &c->v[c->n++];
+    en->key = key;
+    snprintf(en->name, sizeof en->name, "%s", name);
+    en->us = us;
+    c->dirty = 1;
+}
+
+static kiln_status cache_save(const timing_cache *c, const char *path)
+{
+    if (!path || !c->dirty) return KILN_OK;
+    FILE *f = fopen(path, "w");
+    if (!f) return kiln_fail(KILN_ERR_IO, "timing cache '%s': cannot write", path);
+    fprintf(f, "kiln-timing-cache 1\n");
+    for (int i = 0; i < c->n; i++) fprintf(f, "%016llx %s %.1f\n", (unsigned long long)c->v[i].key, c->v[i].name, c->v[i].us);
+    if (fclose(f)) return kiln_fail(KILN_ERR_IO, "timing cache '%s': cannot write", path);
+    return KILN_OK;
+}
+
+/* ---- timing --------------------------------------------------------------------------------------------------- */
+
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return 1e6 * (double)t.tv_sec + 1e-3 * (double)t.tv_nsec;
+}
+
+/* Candidates worth timing: usable optimized tactics; the portable build only when no ISA-specific one is usable. */
+static int candidates(const kiln_graph *g, const kiln_node *n, int *out)
+{
+    int cnt, m = 0, special = 0;
+    const kiln_cpu_tactic *list = kiln_cpu_tactics((kiln_op)n->op, &cnt);
+    for (int t = 1; t < cnt; t++)
+        if (kiln_cpu_tactic_usable(g, n, t) && list[t].isa != KILN_ISA_SCALAR) special = 1;
+    for (int t = 1; t < cnt && m < 16; t++)
+        if (kiln_cpu_tactic_usable(g, n, t) && (!special || list[t].isa != KILN_ISA_SCALAR)) out[m++] = t;
+    return m;
+}
+
+/* Best time (us) of tactic t on synthetic inputs; <0 when out of memory. */
+static double time_one(const kiln_graph *g, const kiln_node *n, int t, kiln_kernel_args *a, kiln_threadpool *pool)
+{
+    void *packed = NULL, *ws = NULL;
+    const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, t), wb = kiln_cpu_tactic_workspace(g, n, t, a->batch);
+    if ((pb && !(packed = alloc_aligned(pb))) || (wb && !(ws = alloc_aligned(wb)))) {
+        free(packed);
+        return -1.0;
+    }
+    if (pb) kiln_cpu_tactic_pack(g, n, t, packed);
+    a->workspace = ws;
+    kiln_cpu_tactic_run(t, a, packed, pool); /* warm-up: caches, page faults */
+    double best = 1e30, spent = 0.0;
+    for (int r = 0; r < 7 && (r < 3 || spent < 20000.0); r++) {
+        const double t0 = now_us();
+        kiln_cpu_tactic_run(t, a, packed, pool);
+        const double dt = now_us() - t0;
+        spent += dt;
+        if (dt < best) best = dt;
+    }
+    free(packed);
+    free(ws);
+    return best;
+}
+
+/* Time every candidate of node i; returns the winner (or the heuristic's choice when nothing could be timed). */
+static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, double *best_us, int verbose)
+{
+    const kiln_graph *g = e->g;
+    const kiln_node *n = &g->nodes[i];
+    int cand[16];
+    const int m = candidates(g, n, cand);
+    int win = kiln_cpu_tactic_heuristic(g, n, e->batch_max);
+    *best_us = -1.0;
+    if (m < 2) return m == 1 ? cand[0] : win;
+    kiln_kernel_args a;
+    memset(&a, 0, sizeof a);
+    a.g = g, a.node = n, a.batch = e->batch_max;
+    float *owned[KILN_MAX_NODE_INPUTS + 1] = { 0 };
+    int ok = 1;
+    uint32_t seed = 12345u + (uint32_t)i;
+    for (int j = 0; j < n->n_inputs && ok; j++) {
+        const kiln_value *v = &g->values[n->inputs[j]];
+        if (v->kind == KILN_VALUE_CONSTANT) {
+            a.in[j] = v->data;
+            continue;
+        }
+        const int64_t cnt = kiln_value_numel(v) * e->batch_max;
+        if (!(owned[j] = alloc_aligned((size_t)cnt * sizeof(float)))) ok = 0;
+        for (int64_t k = 0; ok && k < cnt; k++) {
+            seed = seed * 1664525u + 1013904223u;
+            owned[j][k] = (float)(seed >> 8) * (2.0f / 16777216.0f) - 1.0f;
+        }
+        a.in[j] = owned[j];
+    }
+    const int64_t ocnt = kiln_value_numel(&g->values[n->output]) * e->batch_max;
+    if (ok && !(owned[KILN_MAX_NODE_INPUTS] = alloc_aligned((size_t)ocnt * sizeof(float)))) ok = 0;
+    a.out = owned[KILN_MAX_NODE_INPUTS];
+    for (int k = 0; ok && k < m; k++) {
+        const double us = time_one(g, n, cand[k], &a, pool);
+        if (verbose) fprintf(stderr, "kiln:   %-24s %10.1f us\n", kiln_cpu_tactic_name((kiln_op)n->op, cand[k]), us);
+        if (us >= 0 && (*best_us < 0 || us < *best_us)) *best_us = us, win = cand[k];
+    }
+    for (int j = 0; j <= KILN_MAX_NODE_INPUTS; j++) free(owned[j]);
+    return win;
+}
+
+kiln_status kiln_cpu_choose_tactics(kiln_engine *e, const kiln_build_options *o)
+{
+    const kiln_graph *g = e->g;
+    timing_cache cache = { 0 };
+    kiln_threadpool *pool = NULL;
+    const int timed = o->tactics == KILN_TACTICS_TIMED;
+    if (o->tactics != KILN_TACTICS_TIMED && o->tactics != KILN_TACTICS_HEURISTIC && o->tactics != KILN_TACTICS_REFERENCE)
+        return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "build options: tactics %d is unknown", o->tactics);
+    if (timed) {
+        cache_load(&cache, o->timing_cache);
+        if (e->threads > 1 && !(pool = kiln_threadpool_create(e->threads)))
+            return kiln_fail(KILN_ERR_NO_MEMORY, "cannot start %d threads to time tactics", e->threads);
+    }
+    int hits = 0, timed_layers = 0;
+    e->workspace_bytes = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const kiln_node *n = &g->nodes[i];
+        if (e->layers[i].backend != 0) continue;
+        int t = 0;
+        if (o->tactics == KILN_TACTICS_HEURISTIC) {
+            t = kiln_cpu_tactic_heuristic(g, n, e->batch_max);
+        } else if (timed) {
+            const uint64_t key = layer_key(g, n, e->batch_max, e->threads);
+            const cache_entry *ce = cache_find(&cache, key);
+            t = -1;
+            if (ce) {
+                int cnt;
+                const kiln_cpu_tactic *list = kiln_cpu_tactics((kiln_op)n->op, &cnt);
+                for (int k = 0; k < cnt; k++)
+                    if (!strcmp(list[k].name, ce->name) && kiln_cpu_tactic_usable(g, n, k)) t = k;
+                if (t >= 0) hits++;
+            }
+            if (t < 0) {
+                double us;
+                if (o->verbose) fprintf(stderr, "kiln: timing layer %d '%s' (%s)\n", i, n->name, kiln_op_name((kiln_op)n->op));
+                t = time_layer(e, i, pool, &us, o->verbose);
+                if (us >= 0) {
+                    timed_layers++;
+                    cache_put(&cache, key, kiln_cpu_tactic_name((kiln_op)n->op, t), us);
+                }
+            }
+        }
+        e->layers[i].tactic = t;
+        e->layers[i].workspace = (int64_t)kiln_cpu_tactic_workspace(g, n, t, e->batch_max);
+        if (e->layers[i].workspace > e->workspace_bytes) e->workspace_bytes = e->layers[i].workspace;
+    }
+    kiln_threadpool_free(pool);
+    kiln_status st = timed ? cache_save(&cache, o->timing_cache) : KILN_OK;
+    free(cache.v);
+    if (o->verbose)
+        fprintf(stderr, "kiln: tactics %s: %d layers timed, %d from the timing cache (CPU level %s)\n",
+                timed ? "timed" : o->tactics == KILN_TACTICS_HEURISTIC ? "heuristic" : "reference", timed_layers, hits,
+                kiln_isa_name(kiln_cpu_isa()));
+    return st;
+}

@@ -1,0 +1,25 @@
+/* Engine-level use of the CPU tactics: choosing each layer's tactic at build time (timed or heuristic, with a timing
+ * cache), preparing an engine to run here (resolving ISA fallbacks and packing weights, at build and at load), and
+ * running one layer. */
+#ifndef KILN_CPU_ENGINE_TACTICS_H
+#define KILN_CPU_ENGINE_TACTICS_H
+
+#include "../runtime/engine_internal.h"
+#include "../runtime/threadpool.h"
+#include "kernel.h"
+
+/* Choose layers[i].tactic for every CPU layer (backend 0) as opt->tactics says, set layers[i].workspace and
+ * e->workspace_bytes. Timed mode reads and rewrites opt->timing_cache when set. */
+kiln_status kiln_cpu_choose_tactics(kiln_engine *e, const kiln_build_options *opt);
+/* Resolve every layer's recorded tactic to one that runs on this CPU, pack the weights those need and size the
+ * workspace (e->workspace_bytes). Called by the builder and the loader; owns e->cpu (freed by the release call). */
+kiln_status kiln_cpu_engine_prepare(kiln_engine *e);
+void kiln_cpu_engine_release(kiln_engine *e);
+/* The tactic that runs layer i here (differs from layers[i].tactic after an ISA fallback). */
+int kiln_cpu_engine_run_tactic(const kiln_engine *e, int layer);
+/* "" or one line saying how many layers fall back to which ISA and why. Owned by the engine. */
+const char *kiln_cpu_engine_note(const kiln_engine *e);
+/* Compute layer i with its resolved tactic. */
+void kiln_cpu_engine_run_layer(const kiln_engine *e, int layer, const kiln_kernel_args *a, kiln_threadpool *pool);
+
+#endif

@@ -1,0 +1,305 @@
+/* The CPU tactic registry (tactics.h), weight packing for the gemm kernels and the heuristic choice. */
+#include "tactics.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#define X86(f) f
+#else
+#define X86(f) NULL
+#endif
+#if defined(__aarch64__)
+#define ARM(f) f
+#else
+#define ARM(f) NULL
+#endif
+
+/* ---- what each kernel family supports ------------------------------------------------------------------------- */
+
+static const kiln_value *val(const kiln_graph *g, const kiln_node *n, int i) { return &g->values[n->inputs[i]]; }
+static int is_const(const kiln_graph *g, const kiln_node *n, int i) { return val(g, n, i)->kind == KILN_VALUE_CONSTANT; }
+
+static int weights_const(const kiln_graph *g, const kiln_node *n)
+{
+    return n->n_inputs >= 2 && is_const(g, n, 1) && (n->n_inputs < 3 || is_const(g, n, 2));
+}
+
+static int conv_ok(const kiln_graph *g, const kiln_node *n)
+{
+    if (n->op != KILN_OP_CONV2D || !weights_const(g, n) || val(g, n, 0)->rank != 4) return 0;
+    const kiln_value *w = val(g, n, 1);
+    return w->rank == 4 && w->dims[0] * w->dims[1] <= KILN_GEMM_MAX_TAPS && n->attrs.groups >= 1;
+}
+
+static int dw_ok(const kiln_graph *g, const kiln_node *n)
+{
+    if (!conv_ok(g, n)) return 0;
+    const kiln_value *x = val(g, n, 0), *w = val(g, n, 1);
+    return w->dims[2] == 1 && n->attrs.groups == x->dims[3] && w->dims[3] == x->dims[3];
+}
+
+static int dense_ok(const kiln_graph *g, const kiln_node *n)
+{
+    return n->op == KILN_OP_DENSE && weights_const(g, n) && val(g, n, 1)->rank == 2;
+}
+
+static int pool_ok(const kiln_graph *g, const kiln_node *n)
+{
+    return val(g, n, 0)->rank == 4 && g->values[n->output].rank >= 2;
+}
+
+/* Equal shapes, or one side a channel vector (see simd_kernels.inc binary_job). */
+static int binary_ok(const kiln_graph *g, const kiln_node *n)
+{
+    const kiln_value *y = &g->values[n->output];
+    if (y->rank < 1) return 0;
+    const int64_t per = kiln_value_numel(y), C = y->dims[y->rank - 1];
+    const kiln_value *v[2] = { val(g, n, 0), val(g, n, 1) };
+    int full[2];
+    for (int i = 0; i < 2; i++) full[i] = v[i]->kind == KILN_VALUE_ACTIVATION && kiln_value_numel(v[i]) == per;
+    if (full[0] && full[1]) return 1;
+    if (!full[0] && !full[1]) return 0;
+    const kiln_value *o = full[0] ? v[1] : v[0];
+    if (o->rank < 1 || o->dims[o->rank - 1] != C) return 0;
+    return kiln_value_numel(o) == C; /* activations: per sample; constants: in total */
+}
+
+/* ---- the registry ----------------------------------------------------------------------------------------------- */
+
+#define REF { "ref", KILN_ISA_SCALAR, 0, 0, 0, NULL, NULL }
+
+static const kiln_cpu_tactic conv_tactics[] = {
+    REF,
+    { "conv_gemm_generic_4x8", KILN_ISA_SCALAR, 0, 8, 4, conv_ok, kiln_gemm_4x8_generic },
+    { "conv_gemm_avx2_6x16", KILN_ISA_AVX2, 1, 16, 6, conv_ok, X86(kiln_gemm_6x16_avx2) },
+    { "conv_gemm_avx2_4x24", KILN_ISA_AVX2, 1, 24, 4, conv_ok, X86(kiln_gemm_4x24_avx2) },
+    { "conv_gemm_avx512_8x32", KILN_ISA_AVX512, 2, 32, 8, conv_ok, X86(kiln_gemm_8x32_avx512) },
+    { "conv_gemm_avx512_12x32", KILN_ISA_AVX512, 2, 32, 12, conv_ok, X86(kiln_gemm_12x32_avx512) },
+    { "conv_gemm_neon_8x8", KILN_ISA_NEON, 1, 8, 8, conv_ok, ARM(kiln_gemm_8x8_neon) },
+    { "conv_gemm_neon_4x16", KILN_ISA_NEON, 1, 16, 4, conv_ok, ARM(kiln_gemm_4x16_neon) },
+    { "conv_dw_generic", KILN_ISA_SCALAR, 0, 0, 0, dw_ok, kiln_dwconv_generic },
+    { "conv_dw_avx2", KILN_ISA_AVX2, 8, 0, 0, dw_ok, X86(kiln_dwconv_avx2) },
+    { "conv_dw_avx512", KILN_ISA_AVX512, 9, 0, 0, dw_ok, X86(kiln_dwconv_avx512) },
+    { "conv_dw_neon", KILN_ISA_NEON, 8, 0, 0, dw_ok, ARM(kiln_dwconv_neon) },
+};
+
+static const kiln_cpu_tactic dense_tactics[] = {
+    REF,
+    { "dense_gemm_generic_4x8", KILN_ISA_SCALAR, 0, 8, 4, dense_ok, kiln_gemm_4x8_generic },
+    { "dense_gemm_generic_1x16", KILN_ISA_SCALAR, 0, 16, 1, dense_ok, kiln_gemm_1x16_generic },
+    { "dense_gemm_avx2_6x16", KILN_ISA_AVX2, 1, 16, 6, dense_ok, X86(kiln_gemm_6x16_avx2) },
+    { "dense_gemm_avx2_1x32", KILN_ISA_AVX2, 2, 32, 1, dense_ok, X86(kiln_gemm_1x32_avx2) },
+    { "dense_gemm_avx512_8x32", KILN_ISA_AVX512, 3, 32, 8, dense_ok, X86(kiln_gemm_8x32_avx512) },
+    { "dense_gemm_avx512_1x64", KILN_ISA_AVX512, 4, 64, 1, dense_ok, X86(kiln_gemm_1x64_avx512) },
+    { "dense_gemm_neon_8x8", KILN_ISA_NEON, 1, 8, 8, dense_ok, ARM(kiln_gemm_8x8_neon) },
+    { "dense_gemm_neon_1x16", KILN_ISA_NEON, 2, 16, 1, dense_ok, ARM(kiln_gemm_1x16_neon) },
+};
+
+#define SIMPLE_TACTICS(var, prefix, fam, ok)                                                    \
+    static const kiln_cpu_tactic var[] = {                                                      \
+        REF,                                                                                    \
+        { prefix "_generic", KILN_ISA_SCALAR, 0, 0, 0, ok, kiln_##fam##_generic },               \
+        { prefix "_avx2", KILN_ISA_AVX2, 1, 0, 0, ok, X86(kiln_##fam##_avx2) },                 \
+        { prefix "_avx512", KILN_ISA_AVX512, 2, 0, 0, ok, X86(kiln_##fam##_avx512) },           \
+        { prefix "_neon", KILN_ISA_NEON, 1, 0, 0, ok, ARM(kiln_##fam##_neon) },                 \
+    };
+SIMPLE_TACTICS(maxpool_tactics, "maxpool", maxpool, pool_ok)
+SIMPLE_TACTICS(avgpool_tactics, "avgpool", avgpool, pool_ok)
+SIMPLE_TACTICS(gap_tactics, "global_avgpool", global_avgpool, pool_ok)
+SIMPLE_TACTICS(gmp_tactics, "global_maxpool", global_maxpool, pool_ok)
+SIMPLE_TACTICS(binary_tactics, "binary", binary, binary_ok)
+
+static const kiln_cpu_tactic ref_only[] = { REF };
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+const kiln_cpu_tactic *kiln_cpu_tactics(kiln_op op, int *n)
+{
+    switch (op) {
+    case KILN_OP_CONV2D: *n = COUNT(conv_tactics); return conv_tactics;
+    case KILN_OP_DENSE: *n = COUNT(dense_tactics); return dense_tactics;
+    case KILN_OP_MAXPOOL: *n = COUNT(maxpool_tactics); return maxpool_tactics;
+    case KILN_OP_AVGPOOL: *n = COUNT(avgpool_tactics); return avgpool_tactics;
+    case KILN_OP_GLOBAL_AVGPOOL: *n = COUNT(gap_tactics); return gap_tactics;
+    case KILN_OP_GLOBAL_MAXPOOL: *n = COUNT(gmp_tactics); return gmp_tactics;
+    case KILN_OP_ADD: case KILN_OP_SUB: case KILN_OP_MUL: case KILN_OP_DIV: case KILN_OP_MAX: case KILN_OP_MIN:
+        *n = COUNT(binary_tactics);
+        return binary_tactics;
+    default: *n = 1; return ref_only;
+    }
+}
+
+const kiln_cpu_tactic *kiln_cpu_tactic_get(kiln_op op, int t)
+{
+    int n;
+    const kiln_cpu_tactic *list = kiln_cpu_tactics(op, &n);
+    return t >= 0 && t < n ? &list[t] : NULL;
+}
+
+const char *kiln_cpu_tactic_name(kiln_op op, int t)
+{
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get(op, t);
+    return k ? k->name : "?";
+}
+
+int kiln_cpu_tactic_usable(const kiln_graph *g, const kiln_node *n, int t)
+{
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
+    if (!k) return 0;
+    if (t == 0) return 1;
+    return k->run && kiln_cpu_isa_runs(k->isa) && k->supports && k->supports(g, n);
+}
+
+int kiln_cpu_tactic_resolve(const kiln_graph *g, const kiln_node *n, int t)
+{
+    for (int hops = 0; hops < 8 && t > 0; hops++) {
+        if (kiln_cpu_tactic_usable(g, n, t)) return t;
+        const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
+        t = k ? k->fallback : 0;
+    }
+    return t > 0 && kiln_cpu_tactic_usable(g, n, t) ? t : 0;
+}
+
+/* Rows of the gemm for the node at batch `batch`. */
+static int64_t gemm_rows(const kiln_graph *g, const kiln_node *n, int batch)
+{
+    const kiln_value *y = &g->values[n->output];
+    return (int64_t)batch * kiln_value_numel(y) / y->dims[y->rank - 1];
+}
+
+int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max)
+{
+    /* Candidates in order of preference; the first usable one wins. */
+    static const int conv_dw[] = { 10, 9, 11, 8 }, conv_gemm[] = { 5, 2, 7, 1 };
+    static const int dense_big[] = { 5, 3, 7, 1 }, dense_gemv[] = { 6, 4, 8, 2 };
+    static const int simple[] = { 3, 2, 4, 1 };
+    const int *pref = simple;
+    int np = 4;
+    switch (n->op) {
+    case KILN_OP_CONV2D: pref = dw_ok(g, n) ? conv_dw : conv_gemm; break;
+    case KILN_OP_DENSE: pref = gemm_rows(g, n, batch_max) < 4 ? dense_gemv : dense_big; break;
+    default: {
+        int cnt;
+        kiln_cpu_tactics((kiln_op)n->op, &cnt);
+        if (cnt == 1) return 0;
+    }
+    }
+    for (int i = 0; i < np; i++)
+        if (kiln_cpu_tactic_usable(g, n, pref[i])) return pref[i];
+    return 0;
+}
+
+/* ---- gemm packing and geometry ----------------------------------------------------------------------------------- */
+
+/* (taps, CinG, Cout, groups) of a conv or dense node. */
+static void gemm_dims(const kiln_graph *g, const kiln_node *n, int *taps, int64_t *K, int64_t *Cout, int *groups)
+{
+    const kiln_value *w = val(g, n, 1);
+    if (n->op == KILN_OP_DENSE) {
+        *taps = 1, *K = w->dims[0], *Cout = w->dims[1], *groups = 1;
+    } else {
+        *taps = (int)(w->dims[0] * w->dims[1]), *K = w->dims[2], *Cout = w->dims[3], *groups = n->attrs.groups;
+    }
+}
+
+size_t kiln_pack_gemm_bytes(const kiln_graph *g, const kiln_node *n, int nr)
+{
+    int taps, groups;
+    int64_t K, Cout;
+    gemm_dims(g, n, &taps, &K, &Cout, &groups);
+    const int64_t nbg = (Cout / groups + nr - 1) / nr;
+    return (size_t)(groups * nbg * (nr + taps * K * nr)) * sizeof(float);
+}
+
+void kiln_pack_gemm(const kiln_graph *g, const kiln_node *n, int nr, float *dst)
+{
+    int taps, groups;
+    int64_t K, Cout;
+    gemm_dims(g, n, &taps, &K, &Cout, &groups);
+    const float *w = val(g, n, 1)->data, *bias = n->n_inputs > 2 ? val(g, n, 2)->data : NULL;
+    const int64_t CoutG = Cout / groups, nbg = (CoutG + nr - 1) / nr;
+    for (int grp = 0; grp < groups; grp++)
+        for (int64_t b = 0; b < nbg; b++) {
+            const int64_t co0 = grp * CoutG + b * nr;
+            const int64_t cnt = CoutG - b * nr < nr ? CoutG - b * nr : nr;
+            for (int j = 0; j < nr; j++) *dst++ = bias && j < cnt ? bias[co0 + j] : 0.0f;
+            for (int t = 0; t < taps; t++)
+                for (int64_t k = 0; k < K; k++) {
+                    const float *src = w + ((int64_t)t * K + k) * Cout + co0;
+                    for (int j = 0; j < nr; j++) *dst++ = j < cnt ? src[j] : 0.0f;
+                }
+        }
+}
+
+void kiln_gemm_geom_init(const kiln_kernel_args *a, const void *packed, kiln_gemm_geom *G)
+{
+    const kiln_graph *g = a->g;
+    const kiln_node *n = a->node;
+    memset(G, 0, sizeof *G);
+    G->x = a->in[0], G->y = a->out, G->packed = packed, G->zero = a->workspace, G->act = n->attrs.act;
+    if (n->op == KILN_OP_DENSE) {
+        const kiln_value *w = val(g, n, 1);
+        G->Cin = G->CinG = (int)w->dims[0], G->Cout = G->CoutG = (int)w->dims[1];
+        G->N = 1, G->H = G->OH = gemm_rows(g, n, a->batch), G->W = G->OW = 1;
+        G->KH = G->KW = G->SH = G->SW = G->DH = G->DW = 1, G->groups = 1;
+        G->XP = G->Cin, G->YP = G->Cout;
+        return;
+    }
+    const kiln_value *x = val(g, n, 0), *w = val(g, n, 1), *y = &g->values[n->output];
+    const kiln_attrs *at = &n->attrs;
+    G->N = a->batch, G->H = x->dims[1], G->W = x->dims[2], G->Cin = x->dims[3];
+    G->OH = y->dims[1], G->OW = y->dims[2], G->Cout = y->dims[3];
+    G->KH = (int)w->dims[0], G->KW = (int)w->dims[1], G->CinG = (int)w->dims[2];
+    G->SH = at->stride[0], G->SW = at->stride[1], G->DH = at->dilation[0], G->DW = at->dilation[1];
+    G->PT = at->pads[0], G->PL = at->pads[1], G->groups = at->groups, G->CoutG = (int)(G->Cout / at->groups);
+    G->XP = a->in_pitch[0] ? a->in_pitch[0] : G->Cin;
+    G->YP = a->out_pitch ? a->out_pitch : G->Cout;
+    G->res = n->n_inputs > 3 ? a->in[3] : NULL;
+}
+
+/* ---- per-tactic resources and running -------------------------------------------------------------------------- */
+
+size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t, int batch)
+{
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
+    if (!k || t == 0) return kiln_ref_workspace_bytes(g, n, batch);
+    if (k->gemm_nr <= 0) return 0;
+    int taps, groups;
+    int64_t K, Cout;
+    gemm_dims(g, n, &taps, &K, &Cout, &groups);
+    return ((size_t)K * sizeof(float) + 63) / 64 * 64; /* the zero row read for padding taps */
+}
+
+size_t kiln_cpu_tactic_packed_bytes(const kiln_graph *g, const kiln_node *n, int t)
+{
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
+    return k && t > 0 && k->gemm_nr > 0 ? kiln_pack_gemm_bytes(g, n, k->gemm_nr) : 0;
+}
+
+void kiln_cpu_tactic_pack(const kiln_graph *g, const kiln_node *n, int t, void *dst)
+{
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
+    if (k && t > 0 && k->gemm_nr > 0) kiln_pack_gemm(g, n, k->gemm_nr, dst);
+}
+
+void kiln_cpu_tactic_run(int t, const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
+{
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)a->node->op, t);
+    if (!k || t == 0 || !k->run) {
+        kiln_ref_kernel((kiln_op)a->node->op)(a);
+        return;
+    }
+    /* Dense and binary kernels assume dense rows: a planner view (pitch) goes to the reference kernel. */
+    const int op = a->node->op;
+    if (op != KILN_OP_CONV2D && op != KILN_OP_MAXPOOL && op != KILN_OP_AVGPOOL && op != KILN_OP_GLOBAL_AVGPOOL &&
+        op != KILN_OP_GLOBAL_MAXPOOL) {
+        int pitched = a->out_pitch != 0;
+        for (int i = 0; i < a->node->n_inputs; i++) pitched |= a->in_pitch[i] != 0;
+        if (pitched) {
+            kiln_ref_kernel((kiln_op)op)(a);
+            return;
+        }
+    }
+    if (k->gemm_nr > 0) memset(a->workspace, 0, kiln_cpu_tactic_workspace(a->g, a->node, t, a->batch));
+    k->run(a, packed, pool);
+}

@@ -1,0 +1,48 @@
+/* AVX2 + FMA build of the optimized kernels (simd_kernels.inc); compiled with -mavx2 -mfma (CMakeLists.txt) and only
+ * ever called when kiln_cpu_isa() says AVX2 is there. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define SUF avx2
+#define V __m256
+#define VLEN 8
+static inline __m256i avx2_mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define V_LOAD_N(p, n) _mm256_maskload_ps((p), avx2_mask(n))
+#define V_STORE_N(p, v, n) _mm256_maskstore_ps((p), avx2_mask(n), (v))
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define V_ADD(a, b) _mm256_add_ps((a), (b))
+#define V_SUB(a, b) _mm256_sub_ps((a), (b))
+#define V_MUL(a, b) _mm256_mul_ps((a), (b))
+#define V_DIV(a, b) _mm256_div_ps((a), (b))
+#define V_MAX(a, b) _mm256_max_ps((a), (b))
+#define V_MIN(a, b) _mm256_min_ps((a), (b))
+
+#include "../simd_kernels.inc"
+
+#define MR 6
+#define NRV 2
+#define NR_LIT 16
+#include "../gemm_variant.inc"
+#undef MR
+#undef NRV
+#undef NR_LIT
+
+#define MR 4
+#define NRV 3
+#define NR_LIT 24
+#include "../gemm_variant.inc"
+#undef MR
+#undef NRV
+#undef NR_LIT
+
+#define MR 1
+#define NRV 4
+#define NR_LIT 32
+#include "../gemm_variant.inc"
+#undef MR
+#undef NRV
+#undef NR_LIT
+#endif

@@ -1,0 +1,313 @@
+/* Shape-changing operators on run-time tensors: Reshape, Flatten, Squeeze/Unsqueeze, Transpose (a relabeling: no
+ * data moves), Concat, Pad, ReduceMean/ReduceMax over two spatial axes (global pooling), Cast to float.
+ * The batch axis must stay the first logical axis and keep its size; anything else is refused with a reason. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_internal.h"
+
+/* Integer list from a constant input i (newer opsets) or attribute `attr` (older). -1 when absent. */
+static int int_list(ox_ctx *c, int i, const char *attr, int64_t *out, int cap, kiln_status *st)
+{
+    *st = KILN_OK;
+    if (ox_has_in(c, i)) {
+        const ox_val *v;
+        if ((*st = ox_const_in(c, i, attr, &v))) return -1;
+        for (int k = 0; k < v->numel && k < cap; k++) out[k] = v->is_int ? v->i[k] : (int64_t)v->f[k];
+        return (int)v->numel;
+    }
+    return attr ? ox_attr_ints(c->node, attr, out, cap) : -1;
+}
+
+/* Is the only reader of this node's output a Gemm/MatMul taking it as A with constant weights B? */
+static int feeds_dense(ox_ctx *c)
+{
+    int k;
+    const Onnx__NodeProto *n = ox_sole_consumer(c, c->node->output[0], &k);
+    if (!n || k != 0 || n->n_input < 2) return 0;
+    int gemm = !strcmp(n->op_type, "Gemm");
+    if (!gemm && strcmp(n->op_type, "MatMul")) return 0;
+    if (gemm && ox_attr_i(n, "transA", 0)) return 0;
+    const ox_val *w = ox_find(c, n->input[1]);
+    return w && w->kind == OX_CONST && w->rank == 2;
+}
+
+/* [N, K] flattening of x left in x's physical order (a RESHAPE, no data moves); rowperm receives, per physical
+ * feature, its logical index, for the Gemm/MatMul reading it to permute its weight rows. */
+static kiln_status flatten_physical(ox_ctx *c, const ox_val *x, int64_t k)
+{
+    int r = ox_rank(c, x), vid;
+    const kiln_value *kv = &c->g->values[x->vid];
+    int64_t *rp = malloc(sizeof(int64_t) * (size_t)(k ? k : 1)), lstride[KILN_MAX_RANK], idx[KILN_MAX_RANK] = { 0 };
+    if (!rp) return ox_fail(c, KILN_ERR_NO_MEMORY, "out of memory");
+    int64_t s = 1;
+    for (int a = r - 1; a >= 1; a--) {
+        lstride[a] = s;
+        s *= ox_dim(c, x, a);
+    }
+    for (int64_t j = 0; j < k; j++) {
+        int64_t off = 0;
+        for (int p = 1; p < r; p++) off += idx[p] * lstride[x->perm[p]];
+        rp[j] = off;
+        for (int p = r - 1; p >= 1; p--) {
+            if (++idx[p] < kv->dims[p]) break;
+            idx[p] = 0;
+        }
+    }
+    int64_t dims[2] = { 1, k };
+    kiln_status st = ox_reshape_phys(c, x->vid, 2, dims, "", &vid);
+    if (!st) st = ox_set_act(c, 0, vid, NULL);
+    ox_val *o = st ? NULL : ox_find(c, c->node->output[0]);
+    if (o) o->rowperm = rp;
+    else free(rp);
+    return st;
+}
+
+/* Logical reshape to dims (dims[0] must be the batch); binds output 0. */
+static kiln_status reshape_to(ox_ctx *c, const ox_val *x, int rank, const int64_t *dims)
+{
+    if (rank < 1 || dims[0] != c->batch)
+        return ox_fail(c, KILN_ERR_UNSUPPORTED, "the result's first axis (%lld) is not the batch (%lld): kiln keeps "
+                       "the batch axis", rank < 1 ? 0LL : (long long)dims[0], (long long)c->batch);
+    int vid, id[KILN_MAX_RANK], r = ox_rank(c, x);
+    ox_identity(id, r);
+    if (rank == 2 && x->perm[0] == 0 && !x->rowperm && !ox_same_memory_order(c, x, id, r) && feeds_dense(c))
+        return flatten_physical(c, x, dims[1]);
+    kiln_status st = ox_reshape(c, x, rank, dims, &vid);
+    if (st) return st;
+    return ox_set_act(c, 0, vid, NULL);
+}
+
+kiln_status ox_op_reshape(ox_ctx *c)
+{
+    const ox_val *x;
+    kiln_status st = ox_act_in(c, 0, &x);
+    if (st) return st;
+    int64_t dims[KILN_MAX_RANK + 2];
+    int n = c->opset >= 5 ? int_list(c, 1, "shape", dims, KILN_MAX_RANK + 2, &st)
+                          : ox_attr_ints(c->node, "shape", dims, KILN_MAX_RANK + 2);
+    if (st) return st;
+    if (n < 1 || n > KILN_MAX_RANK) return ox_fail(c, KILN_ERR_UNSUPPORTED, "target rank %d", n);
+    int r = ox_rank(c, x), infer = -1;
+    int64_t total = 1, known = 1;
+    for (int i = 0; i < r; i++) total *= ox_dim(c, x, i);
+    for (int i = 0; i < n; i++) {
+        if (dims[i] == 0 && !ox_attr_i(c->node, "allowzero", 0) && i < r) dims[i] = ox_dim(c, x, i);
+        if (dims[i] == -1) {
+            if (infer >= 0) return ox_fail(c, KILN_ERR_FORMAT, "two -1 in the shape");
+            infer = i;
+        } else if (dims[i] <= 0) {
+            return ox_fail(c, KILN_ERR_UNSUPPORTED, "zero-sized dimension in the shape");
+        } else {
+            known *= dims[i];
+        }
+    }
+    if (infer >= 0) dims[infer] = known ? total / known : 0;
+    return reshape_to(c, x, n, dims);
+}
+
+kiln_status ox_op_flatten(ox_ctx *c)
+{
+    const ox_val *x;
+    kiln_status st = ox_act_in(c, 0, &x);
+    if (st) return st;
+    int r = ox_rank(c, x);
+    int64_t axis = ox_attr_i(c->node, "axis", 1), dims[2] = { 1, 1 };
+    if (axis < 0) axis += r;
+    for (int i = 0; i < r; i++) dims[i >= axis] *= ox_dim(c, x, i);
+    return reshape_to(c, x, 2, dims);
+}
+
+kiln_status ox_op_squeeze(ox_ctx *c)
+{
+    const ox_val *x;
+    kiln_status st = ox_act_in(c, 0, &x);
+    if (st) return st;
+    int sq = c->node->op_type[0] == 'S', r = ox_rank(c, x), out_r = 0;
+    int64_t axes[KILN_MAX_RANK + 2], dims[KILN_MAX_RANK + 2];
+    int na = c->opset >= 13 ? int_list(c, 1, NULL, axes, KILN_MAX_RANK + 2, &st)
+                             : ox_attr_ints(c->node, "axes", axes, KILN_MAX_RANK + 2);
+    if (st) return st;
+    if (!sq && na < 1) return ox_fail(c, KILN_ERR_FORMAT, "Unsqueeze without axes");
+    int full = sq ? r : r + na;
+    if (full > KILN_MAX_RANK + 2) return ox_fail(c, KILN_ERR_UNSUPPORTED, "rank too large");
+    unsigned mark = 0;
+    for (int k = 0; k < na; k++) {
+        int64_t a = axes[k] < 0 ? axes[k] + full : axes[k];
+        if (a < 0 || a >= full) return ox_fail(c, KILN_ERR_FORMAT, "axis %lld out of range", (long long)axes[k]);
+        if (a == 0) return ox_fail(c, KILN_ERR_UNSUPPORTED, "%s of axis 0, the batch axis", c->node->op_type);
+        mark |= 1u << a;
+    }
+    if (sq) {
+        for (int i = 0; i < r; i++) {
+            int64_t d = ox_dim(c, x, i);
+            int drop = na < 0 ? i > 0 && d == 1 : (int)(mark >> i & 1);
+            if (drop && d != 1) return ox_fail(c, KILN_ERR_FORMAT, "squeezing axis %d of size %lld", i, (long long)d);
+            if (!drop) dims[out_r++] = d;
+        }
+    } else {
+        for (int i = 0, j = 0; i < full; i++) dims[out_r++] = (mark >> i & 1) ? 1 : ox_dim(c, x, j++);
+    }
+    return reshape_to(c, x, out_r, dims);
+}
+
+kiln_status ox_op_transpose(ox_ctx *c)
+{
+    const ox_val *x;
+    kiln_status st = ox_act_in(c, 0, &x);
+    if (st) return st;
+    int r = ox_rank(c, x), inv[KILN_MAX_RANK], out[KILN_MAX_RANK], seen[KILN_MAX_RANK] = { 0 };
+    int64_t p[KILN_MAX_RANK + 2];
+    int np = ox_attr_ints(c->node, "perm", p, KILN_MAX_RANK + 2);
+    if (np < 0)
+        for (int i = 0; i < r; i++) p[i] = r - 1 - i;
+    else if (np != r)
+        return ox_fail(c, KILN_ERR_FORMAT, "perm has %d entries for rank %d", np, r);
+    for (int j = 0; j < r; j++) {
+        if (p[j] < 0 || p[j] >= r || seen[p[j]]++) return ox_fail(c, KILN_ERR_FORMAT, "perm is not a permutation");
+        inv[p[j]] = j; /* output logical axis j is input logical axis p[j] */
+    }
+    for (int q = 0; q < r; q++) out[q] = inv[x->perm[q]];
+    return ox_set_act(c, 0, x->vid, out); /* relabel only: same kiln value */
+}
+
+kiln_status ox_op_concat(ox_ctx *c)
+{
+    int ids[KILN_MAX_NODE_INPUTS], n = 0;
+    const ox_val *first = NULL;
+    kiln_status st;
+    for (int i = 0; i < (int)c->node->n_input; i++) {
+        if (!ox_has_in(c, i)) continue;
+        const ox_val *v;
+        if ((st = ox_act_in(c, i, &v))) return st;
+        if (n >= KILN_MAX_NODE_INPUTS) return ox_fail(c, KILN_ERR_UNSUPPORTED, "more than %d inputs", KILN_MAX_NODE_INPUTS);
+        if (!first) first = v;
+        else if (ox_rank(c, v) != ox_rank(c, first)) return ox_fail(c, KILN_ERR_FORMAT, "inputs differ in rank");
+        if ((st = ox_to_perm(c, v, first->perm, &ids[n]))) return st;
+        n++;
+    }
+    if (!first) return ox_fail(c, KILN_ERR_FORMAT, "no inputs");
+    int r = ox_rank(c, first);
+    int64_t axis = ox_attr_i(c->node, "axis", 1);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r) return ox_fail(c, KILN_ERR_FORMAT, "axis out of range");
+    if (axis == first->perm[0]) return ox_fail(c, KILN_ERR_UNSUPPORTED, "concatenation along the batch axis");
+    int perm[KILN_MAX_RANK], vid;
+    memcpy(perm, first->perm, sizeof perm);
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.axis = ox_phys_axis(first, r, (int)axis);
+    if ((st = ox_emit(c, KILN_OP_CONCAT, "", ids, n, &a, &vid))) return st;
+    return ox_set_act(c, 0, vid, perm);
+}
+
+kiln_status ox_op_pad(ox_ctx *c)
+{
+    const ox_val *x;
+    kiln_status st = ox_act_in(c, 0, &x);
+    if (st) return st;
+    int r = ox_rank(c, x);
+    int64_t pads[2 * KILN_MAX_RANK], axes[KILN_MAX_RANK];
+    float value = 0.0f;
+    int np, na = -1;
+    if (c->opset < 11) {
+        np = ox_attr_ints(c->node, c->opset < 2 ? "paddings" : "pads", pads, 2 * KILN_MAX_RANK);
+        value = ox_attr_f(c->node, "value", 0.0f);
+    } else {
+        np = int_list(c, 1, "pads", pads, 2 * KILN_MAX_RANK, &st);
+        if (st) return st;
+        if (ox_has_in(c, 2)) {
+            const ox_val *v;
+            if ((st = ox_const_in(c, 2, "constant_value", &v))) return st;
+            if (v->numel) value = v->is_int ? (float)v->i[0] : v->f[0];
+        }
+        if (ox_has_in(c, 3) && (na = int_list(c, 3, "axes", axes, KILN_MAX_RANK, &st)) < 0) return st;
+    }
+    int naxes = na >= 0 ? na : r;
+    if (np != 2 * naxes) return ox_fail(c, KILN_ERR_FORMAT, "pads has %d values for %d axes", np, naxes);
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.rank = r;
+    a.pad_value = value;
+    for (int k = 0; k < naxes; k++) {
+        int64_t ax = na >= 0 ? (axes[k] < 0 ? axes[k] + r : axes[k]) : k;
+        if (ax < 0 || ax >= r) return ox_fail(c, KILN_ERR_FORMAT, "axis out of range");
+        if (pads[k] < 0 || pads[k + naxes] < 0) return ox_fail(c, KILN_ERR_UNSUPPORTED, "negative pads (cropping)");
+        if (ax == x->perm[0] && (pads[k] || pads[k + naxes]))
+            return ox_fail(c, KILN_ERR_UNSUPPORTED, "padding the batch axis");
+        int p = ox_phys_axis(x, r, (int)ax);
+        a.pads_begin[p] = (int)pads[k];
+        a.pads_end[p] = (int)pads[k + naxes];
+    }
+    int vid;
+    if ((st = ox_emit(c, KILN_OP_PAD, "", &x->vid, 1, &a, &vid))) return st;
+    return ox_set_act(c, 0, vid, x->perm);
+}
+
+/* ReduceMean / ReduceMax over non-batch axes = global average / max pooling. Two axes of a 4-D tensor map onto
+ * kiln's pooling directly; any other set of axes is brought in front (physically [N, reduced..., kept...]), viewed as
+ * [N, prod(reduced), 1, prod(kept)], pooled, and reshaped to the ONNX result. */
+kiln_status ox_op_reduce(ox_ctx *c)
+{
+    const ox_val *x;
+    kiln_status st = ox_act_in(c, 0, &x);
+    if (st) return st;
+    int r = ox_rank(c, x), mean = !strcmp(c->node->op_type, "ReduceMean");
+    int64_t axes[KILN_MAX_RANK + 2];
+    int na = c->opset >= 18 ? int_list(c, 1, NULL, axes, KILN_MAX_RANK + 2, &st)
+                            : ox_attr_ints(c->node, "axes", axes, KILN_MAX_RANK + 2);
+    if (st) return st;
+    int keep = (int)ox_attr_i(c->node, "keepdims", 1);
+    if (na <= 0 && ox_attr_i(c->node, "noop_with_empty_axes", 0)) return ox_op_identity(c);
+    if (na <= 0) return ox_fail(c, KILN_ERR_UNSUPPORTED, "reduction over every axis, the batch included");
+    unsigned red = 0;
+    for (int k = 0; k < na; k++) {
+        int64_t a = axes[k] < 0 ? axes[k] + r : axes[k];
+        if (a < 0 || a >= r) return ox_fail(c, KILN_ERR_FORMAT, "axis %lld out of range", (long long)axes[k]);
+        if (a == x->perm[0]) return ox_fail(c, KILN_ERR_UNSUPPORTED, "reduction over the batch axis");
+        red |= 1u << a;
+    }
+    kiln_op op = mean ? KILN_OP_GLOBAL_AVGPOOL : KILN_OP_GLOBAL_MAXPOOL;
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    int target[KILN_MAX_RANK], nt = 0, in, vid;
+    target[nt++] = x->perm[0];
+    for (int i = 0; i < r; i++)
+        if (red >> i & 1) target[nt++] = i;
+    for (int i = 0; i < r; i++)
+        if (!(red >> i & 1) && i != x->perm[0]) target[nt++] = i;
+    if (r == 4 && __builtin_popcount(red) == 2) {
+        if ((st = ox_to_perm(c, x, target, &in))) return st;
+        a.keepdims = keep;
+        if ((st = ox_emit(c, op, "", &in, 1, &a, &vid))) return st;
+        if (keep) return ox_set_act(c, 0, vid, target);
+        int b = target[0] < target[3] ? 0 : 1, out[2] = { b, 1 - b }; /* the batch and the kept axis, renumbered */
+        return ox_set_act(c, 0, vid, out);
+    }
+    if (x->perm[0] != 0) return ox_fail(c, KILN_ERR_UNSUPPORTED, "reduction of a tensor whose batch is not first");
+    int64_t nr = 1, nk = 1, view[4], dims[KILN_MAX_RANK];
+    for (int i = 1; i < r; i++) *((red >> i & 1) ? &nr : &nk) *= ox_dim(c, x, i);
+    if ((st = ox_to_perm(c, x, target, &in))) return st;
+    view[0] = 1, view[1] = nr, view[2] = 1, view[3] = nk;
+    if ((st = ox_reshape_phys(c, in, 4, view, "view", &in))) return st;
+    a.keepdims = 1;
+    if ((st = ox_emit(c, op, "pool", &in, 1, &a, &vid))) return st;
+    int out_r = 0;
+    for (int i = 0; i < r; i++)
+        if (!(red >> i & 1)) dims[out_r++] = ox_dim(c, x, i);
+        else if (keep) dims[out_r++] = 1;
+    if (out_r < 2) { /* [N]: kiln activations keep a feature axis; ONNX's [N] result is [N, 1] here */
+        return ox_fail(c, KILN_ERR_UNSUPPORTED, "the result would have the batch axis only");
+    }
+    if ((st = ox_reshape_phys(c, vid, out_r, dims, "", &vid))) return st;
+    return ox_set_act(c, 0, vid, NULL);
+}
+
+kiln_status ox_op_cast(ox_ctx *c)
+{
+    int64_t to = ox_attr_i(c->node, "to", OX_FLOAT);
+    if (to != OX_FLOAT && to != OX_DOUBLE && to != OX_FLOAT16)
+        return ox_fail(c, KILN_ERR_UNSUPPORTED, "cast of a run-time tensor to type %lld (kiln computes in float32)",
+                       (long long)to);
+    return ox_op_identity(c);
+}

@@ -1,0 +1,49 @@
+/* Optimizer + memory planner steps of the engine build, and the build report they leave in the engine. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/status.h"
+#include "../opt/opt.h"
+#include "../plan/plan.h"
+#include "build_opt.h"
+
+kiln_status kiln_engine_optimize(kiln_engine *e, const kiln_build_options *o)
+{
+    kiln_opt_stats s;
+    kiln_status st = kiln_opt_run_full(e->g, o->disabled_passes, o->dump_after, o->verbose, &s);
+    if (st) return st;
+    e->layers_imported = s.nodes_before;
+    e->n_pass_stats = 0;
+    for (int i = 0; i < kiln_opt_num_passes() && i < 16; i++) {
+        snprintf(e->pass_name[i], sizeof e->pass_name[i], "%s", kiln_opt_pass(i)->name);
+        e->pass_rewrites[i] = s.rewrites[i];
+        e->n_pass_stats = i + 1;
+    }
+    return KILN_OK;
+}
+
+kiln_status kiln_engine_plan(kiln_engine *e, const kiln_build_options *o, int64_t *sum_bytes)
+{
+    const kiln_graph *g = e->g;
+    e->value_offset = malloc(sizeof(int64_t) * ((size_t)g->n_values + 1));
+    e->value_pitch = malloc(sizeof(int64_t) * ((size_t)g->n_values + 1));
+    if (!e->value_offset || !e->value_pitch) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory planning memory");
+    kiln_plan_stats ps;
+    int concat = kiln_opt_pass_enabled(o->disabled_passes, "eliminate_concat");
+    /* in-place reuse goes with the optimizer: --no-fusion ("all") plans one buffer per activation */
+    int in_place = kiln_opt_pass_enabled(o->disabled_passes, "in_place");
+    kiln_status st = kiln_plan_memory_full(g, e->batch_max, concat, in_place, e->value_offset, e->value_pitch, &ps);
+    if (st) return st;
+    e->arena_bytes = ps.arena_bytes;
+    e->plan_lower_bound = ps.lower_bound;
+    if (sum_bytes) *sum_bytes = ps.sum_bytes;
+    if (o->verbose)
+        fprintf(stderr,
+                "kiln: memory plan: %d buffers, arena %lld bytes, lower bound %lld (%.3fx), %d concat(s) in place, %d "
+                "copied, %d slice view(s), %d value(s) in place\n",
+                ps.n_buffers, (long long)ps.arena_bytes, (long long)ps.lower_bound,
+                ps.lower_bound ? (double)ps.arena_bytes / (double)ps.lower_bound : 1.0, ps.concats_in_place,
+                ps.concat_copies, ps.slices_in_place, ps.in_place);
+    return KILN_OK;
+}

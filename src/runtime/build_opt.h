@@ -1,0 +1,14 @@
+/* The optimizer and memory-planner steps of kiln_engine_build (build.c calls them; build_opt.c). */
+#ifndef KILN_RUNTIME_BUILD_OPT_H
+#define KILN_RUNTIME_BUILD_OPT_H
+
+#include "engine_internal.h"
+
+/* Run the pass pipeline on e->g with o's switches (disabled_passes, dump_after, verbose) and record the build
+ * report (layers_imported, rewrites per pass) in e. */
+kiln_status kiln_engine_optimize(kiln_engine *e, const kiln_build_options *o);
+/* Plan e->g's activations for e->batch_max: allocates and fills e->value_offset / e->value_pitch, sets
+ * e->arena_bytes and e->plan_lower_bound; *sum_bytes = all activations in their own buffers. */
+kiln_status kiln_engine_plan(kiln_engine *e, const kiln_build_options *o, int64_t *sum_bytes);
+
+#endif

@@ -1,0 +1,63 @@
+/* kiln_engine_num_layers / kiln_engine_layer_info and the layer callback: what `kiln bench --dumpProfile` times and
+ * `kiln compare --per-layer` reads. The context only pays for it when a callback is set (context.c reads no clock
+ * otherwise). */
+#include <string.h>
+#include <time.h>
+
+#include "../core/status.h"
+#include "layers.h"
+
+int kiln_engine_num_layers(const kiln_engine *e)
+{
+    kiln_diag_clear();
+    return e ? e->g->n_nodes : 0;
+}
+
+kiln_status kiln_engine_layer_info(const kiln_engine *e, int index, kiln_layer_info *info)
+{
+    kiln_diag_clear();
+    if (!e || !info) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "layer_info: engine and info are required");
+    if (index < 0 || index >= e->g->n_nodes)
+        return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "layer_info: the engine has %d layers, there is no index %d",
+                         e->g->n_nodes, index);
+    const kiln_node *n = &e->g->nodes[index];
+    const kiln_value *v = &e->g->values[n->output];
+    memset(info, 0, sizeof *info);
+    info->name = n->name;
+    info->type = kiln_op_name((kiln_op)n->op);
+    info->output = v->name;
+    info->rank = v->rank;
+    for (int d = 0; d < v->rank && d < KILN_TENSOR_MAX_RANK; d++) info->dims[d] = v->dims[d];
+    if (v->rank > 0) info->dims[0] = e->batch_max;
+    info->backend = e->layers[index].backend;
+    info->tactic = e->layers[index].tactic;
+    return KILN_OK;
+}
+
+kiln_status kiln_context_set_layer_callback(kiln_context *c, kiln_layer_callback cb, void *user)
+{
+    kiln_diag_clear();
+    if (!c) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "set_layer_callback: no context given");
+    c->layer_cb = cb;
+    c->layer_user = cb ? user : NULL;
+    return KILN_OK;
+}
+
+double kiln_layer_clock_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+void kiln_layer_notify(kiln_context *c, int index, int batch, double start_ms, const float *output, int64_t pitch)
+{
+    kiln_layer_event ev;
+    ev.index = index;
+    ev.batch = batch;
+    ev.start_ms = start_ms;
+    ev.ms = kiln_layer_clock_ms() - start_ms;
+    ev.output = output;
+    ev.pitch = pitch;
+    c->layer_cb(c->layer_user, &ev);
+}

@@ -1,0 +1,15 @@
+/* Layer queries and the per-layer callback of kiln_context_run (profiling, per-layer compare). Not public API. */
+#ifndef KILN_RUNTIME_LAYERS_H
+#define KILN_RUNTIME_LAYERS_H
+
+#include <stdint.h>
+
+#include "engine_internal.h"
+
+/* CLOCK_MONOTONIC in milliseconds. */
+double kiln_layer_clock_ms(void);
+/* Called by kiln_context_run right after layer `index` ran (only when ctx->layer_cb is set): measures the end time and
+ * hands the event to the callback. */
+void kiln_layer_notify(kiln_context *ctx, int index, int batch, double start_ms, const float *output, int64_t pitch);
+
+#endif

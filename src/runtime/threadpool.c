@@ -1,0 +1,131 @@
+/* Persistent pthread pool; see threadpool.h for the protocol. */
+#include "threadpool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ volatile("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* Spin iterations before a worker sleeps (~50-100 us): long enough to bridge the gap between two layers. */
+#define SPIN_BEFORE_SLEEP 20000
+
+struct kiln_threadpool {
+    int threads;
+    pthread_t *tids;
+    atomic_uint generation;   /* bumped by run() to publish a job */
+    atomic_int remaining;     /* workers still busy with the current job */
+    atomic_int sleepers;      /* workers blocked on `wake` */
+    atomic_int stop;
+    kiln_parallel_fn fn;
+    void *arg;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    struct worker { kiln_threadpool *pool; int index; } *workers;
+};
+
+static void *worker_main(void *p_)
+{
+    struct worker *w = p_;
+    kiln_threadpool *p = w->pool;
+    unsigned seen = 0; /* the generation at creation: a job published before this thread got here is not missed */
+    for (;;) {
+        int spins = 0;
+        unsigned g;
+        while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen) {
+            if (++spins < SPIN_BEFORE_SLEEP) {
+                cpu_relax();
+                continue;
+            }
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (atomic_load(&p->generation) == seen) pthread_cond_wait(&p->wake, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+            spins = 0;
+        }
+        seen = g;
+        if (atomic_load(&p->stop)) return NULL;
+        p->fn(p->arg, w->index, p->threads);
+        atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_release);
+    }
+}
+
+static void publish(kiln_threadpool *p)
+{
+    atomic_fetch_add(&p->generation, 1); /* seq_cst: pairs with the sleeper's increment + re-check */
+    if (atomic_load(&p->sleepers) > 0) { /* only when a worker went to sleep (idle for a while) */
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+kiln_threadpool *kiln_threadpool_create(int threads)
+{
+    if (threads < 1) threads = 1;
+    kiln_threadpool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->threads = threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    if (threads == 1) return p;
+    p->tids = calloc((size_t)threads, sizeof(pthread_t));
+    p->workers = calloc((size_t)threads, sizeof(struct worker));
+    if (!p->tids || !p->workers) {
+        p->threads = 1;
+        kiln_threadpool_free(p);
+        return NULL;
+    }
+    for (int i = 1; i < threads; i++) {
+        p->workers[i].pool = p;
+        p->workers[i].index = i;
+        if (pthread_create(&p->tids[i], NULL, worker_main, &p->workers[i]) != 0) {
+            p->threads = i; /* join the ones that started */
+            kiln_threadpool_free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+void kiln_threadpool_free(kiln_threadpool *p)
+{
+    if (!p) return;
+    if (p->threads > 1) {
+        atomic_store(&p->stop, 1);
+        pthread_mutex_lock(&p->mu);
+        atomic_fetch_add(&p->generation, 1);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+        for (int i = 1; i < p->threads; i++) pthread_join(p->tids[i], NULL);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    free(p->tids);
+    free(p->workers);
+    free(p);
+}
+
+int kiln_threadpool_size(const kiln_threadpool *p) { return p ? p->threads : 1; }
+
+void kiln_threadpool_run(kiln_threadpool *p, kiln_parallel_fn fn, void *arg)
+{
+    if (!p || p->threads == 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    p->fn = fn;
+    p->arg = arg;
+    atomic_store_explicit(&p->remaining, p->threads - 1, memory_order_relaxed);
+    publish(p);
+    fn(arg, 0, p->threads);
+    while (atomic_load_explicit(&p->remaining, memory_order_acquire) > 0) cpu_relax();
+}

@@ -1,0 +1,44 @@
+"""Helpers shared by the ONNX end-to-end checks: running kiln, reading `kiln inspect`, comparing softmax outputs."""
+import os
+import re
+import subprocess
+
+import numpy as np
+
+ATOL = 1e-4
+
+
+def kiln_run(kiln, model, x_path, out_path):
+    """`kiln run MODEL --input X --output OUT`; returns the output array or raises RuntimeError with kiln's message."""
+    r = subprocess.run([kiln, "run", model, "--input", x_path, "--output", out_path], capture_output=True, text=True,
+                       timeout=900)
+    if r.returncode:
+        raise RuntimeError(f"kiln run {os.path.basename(model)}: exit {r.returncode}: {r.stderr.strip()[-300:]}")
+    return np.load(out_path)
+
+
+def kiln_inspect(kiln, model):
+    """(number of Transpose layers, dims of input 0 without the batch) from `kiln inspect MODEL`."""
+    r = subprocess.run([kiln, "inspect", model], capture_output=True, text=True, timeout=900)
+    if r.returncode:
+        raise RuntimeError(f"kiln inspect {os.path.basename(model)}: {r.stderr.strip()[-300:]}")
+    n_tr = len(re.findall(r"^\s+\d+\s+Transpose\s", r.stdout, re.M))
+    m = re.search(r"^inputs:\n\s+0\s+\S+\s+\[N,([\d,]+)\]", r.stdout, re.M)
+    return n_tr, tuple(int(s) for s in m.group(1).split(",")) if m else None
+
+
+def as_kiln_input(x_nchw_or_nhwc, kiln_dims, is_nchw):
+    """The array in the order kiln's engine input wants: kiln exposes NCHW image inputs as NHWC."""
+    x = x_nchw_or_nhwc
+    if tuple(x.shape[1:]) == tuple(kiln_dims):
+        return np.ascontiguousarray(x)
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1) if is_nchw else x.transpose(0, 3, 1, 2))
+
+
+def agree(a, b):
+    """Softmax criterion: max |a - b| <= 1e-4 and identical top-1 per sample."""
+    if a.shape != b.shape:
+        return False, f"shape {a.shape} != {b.shape}"
+    d = float(np.max(np.abs(a.astype(np.float64) - b)))
+    top = int(np.sum(a.argmax(-1) == b.argmax(-1)))
+    return d <= ATOL and top == len(b), f"max|d| {d:.1e} top-1 {top}/{len(b)}"

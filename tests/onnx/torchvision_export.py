@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Exports torchvision classifiers to ONNX with seeded random weights (Debian's python3-torch / python3-torchvision,
+run by /usr/bin/python3: the pip Python of the other tests has no torch).
+
+  /usr/bin/python3 tests/onnx/torchvision_export.py OUTDIR [--only NAME,...]
+
+Per model NAME: OUTDIR/NAME.onnx (opset 13; mobilenet_v2_opset7 / resnet50_opset17 at 160x160 at those opsets; symbolic batch, softmax appended so the output is probabilities) and
+OUTDIR/NAME.x.npy (NCHW float32, batch 2). Like the Keras corpus, every BatchNorm gets gamma ~ U(0.5,1.5),
+beta ~ N(0,0.1) and running statistics calibrated on a random batch then perturbed (mean += N(0,0.1) std,
+var *= U(0.5,1.5)), and the last linear layer is scaled so the logits have std ~3 (a peaked softmax makes the 1e-4
+tolerance meaningful). Exit 77 when torch/torchvision are missing.
+"""
+import argparse
+import os
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")
+try:
+    import numpy as np
+    import torch
+    import torchvision
+except ImportError as e:
+    print(f"torchvision_export: {e}; install python3-torch python3-torchvision (scripts/install_deps.sh)",
+          file=sys.stderr)
+    sys.exit(77)
+
+# name -> (constructor, input size)
+MODELS = {
+    "resnet50": (lambda: torchvision.models.resnet50(weights=None), 224),
+    "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(weights=None), 224),
+    "googlenet": (lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True), 224),
+    "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(weights=None), 224),
+    "inception_v3": (lambda: torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True), 299),
+}
+# Extra exports at other opsets (ONNX from opset 7: Clip with attributes, BatchNormalization-7, Flatten...):
+# name -> (model, opset, input size).
+OPSET_VARIANTS = {"mobilenet_v2_opset7": ("mobilenet_v2", 7, 160), "resnet50_opset17": ("resnet50", 17, 160)}
+
+
+def last_linear(model):
+    lin = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    return lin[-1]
+
+
+def randomize(model, size, gen):
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for bn in bns:
+            bn.weight.uniform_(0.5, 1.5, generator=gen)
+            bn.bias.normal_(0.0, 0.1, generator=gen)
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average: the calibration batch's statistics
+        calib = torch.randn(4, 3, size, size, generator=gen)
+        model.train()
+        model(calib)
+        model.eval()
+        for bn in bns:
+            std = bn.running_var.sqrt()
+            bn.running_mean += torch.randn(bn.running_mean.shape, generator=gen) * 0.1 * std
+            bn.running_var *= torch.empty(bn.running_var.shape).uniform_(0.5, 1.5, generator=gen)
+        logits = model(calib)
+        fc = last_linear(model)
+        s = 3.0 / float(logits.std())
+        fc.weight *= s
+        fc.bias *= s
+
+
+def export(name, outdir):
+    base, opset, size = OPSET_VARIANTS.get(name, (name, 13, None))
+    ctor, default_size = MODELS[base]
+    size = size or default_size
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1234)
+    model = ctor()
+    randomize(model, size, gen)
+    net = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+    x = torch.randn(2, 3, size, size, generator=gen)
+    path = os.path.join(outdir, f"{name}.onnx")
+    torch.onnx.export(net, x, path, opset_version=opset, input_names=["input"], output_names=["probs"],
+                      dynamic_axes={"input": {0: "N"}, "probs": {0: "N"}}, do_constant_folding=True)
+    np.save(os.path.join(outdir, f"{name}.x.npy"), x.numpy())
+    print(f"exported {name} ({size}x{size}, opset {opset}) with torch {torch.__version__}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("outdir")
+    ap.add_argument("--only")
+    args = ap.parse_args()
+    os.makedirs(args.outdir, exist_ok=True)
+    torch.set_num_threads(2)
+    for name in list(MODELS) + list(OPSET_VARIANTS):
+        if args.only and name not in args.only.split(","):
+            continue
+        if os.path.exists(os.path.join(args.outdir, f"{name}.onnx")):
+            continue
+        export(name, args.outdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

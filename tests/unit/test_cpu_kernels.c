@@ -1,0 +1,302 @@
+/* Every optimized CPU kernel (src/cpu/tactics.c: each tactic of each ISA this CPU runs) against its reference kernel
+ * over a matrix of shapes, strides, paddings, dilations, groups, channel counts not divisible by any vector width,
+ * batches, activations, residual inputs, planner pitches and thread counts (1, 2, 3).
+ *
+ * Tolerance: |y - ref| <= 1e-5 * (sum over the reduction of |x*w|) + 1e-6 for convolutions and dense layers (the
+ * kernels use FMA, the reference separate multiply and add: a few ulps per term of long reductions), and 2e-6 relative
+ * for pools and elementwise ops (same operations, same order). KILN_ISA=avx2 / scalar limits what is tested. */
+#include "test_engine_util.h"
+
+#include "cpu/cpu_features.h"
+#include "cpu/tactics.h"
+#include "runtime/threadpool.h"
+
+static kiln_threadpool *pools[4];
+static int cases_run, tactic_runs;
+
+static float *rand_buf(int64_t n)
+{
+    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    t_fill(p, n, -1.0f, 1.0f);
+    return p;
+}
+
+/* Run tactic t of node `ni` (last node of g) with the given inputs; compare with the reference output `ref`. */
+static void check_tactic(const kiln_graph *g, const kiln_node *n, int t, const float **in, int batch,
+                         const float *ref, const float *bound, int64_t out_floats, float rtol, int64_t in_pitch,
+                         int64_t out_pitch, const char *what)
+{
+    for (int th = 1; th <= 3; th++) {
+        kiln_kernel_args a;
+        memset(&a, 0, sizeof a);
+        a.g = g, a.node = n, a.batch = batch;
+        for (int j = 0; j < n->n_inputs; j++) a.in[j] = in[j];
+        a.in_pitch[0] = in_pitch, a.out_pitch = out_pitch;
+        float *out = malloc(sizeof(float) * (size_t)out_floats);
+        for (int64_t i = 0; i < out_floats; i++) out[i] = 12345.0f; /* untouched pitch gaps keep it */
+        a.out = out;
+        const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, t), wb = kiln_cpu_tactic_workspace(g, n, t, batch);
+        void *packed = pb ? aligned_alloc(64, (pb + 63) / 64 * 64) : NULL;
+        void *ws = wb ? aligned_alloc(64, wb) : NULL;
+        if (pb) kiln_cpu_tactic_pack(g, n, t, packed);
+        a.workspace = ws;
+        kiln_cpu_tactic_run(t, &a, packed, pools[th]);
+        tactic_runs++;
+        int bad = 0;
+        for (int64_t i = 0; i < out_floats && bad < 3; i++) {
+            const float tol = bound ? 1e-5f * bound[i] + 1e-6f : rtol * (fabsf(ref[i]) + 1e-6f);
+            if (!(fabsf(out[i] - ref[i]) <= tol)) {
+                CHECK(0, "%s: tactic %s, %d threads: y[%lld] = %.8g, reference %.8g", what,
+                      kiln_cpu_tactic_name((kiln_op)n->op, t), th, (long long)i, out[i], ref[i]);
+                bad++;
+            }
+        }
+        free(out);
+        free(packed);
+        free(ws);
+    }
+}
+
+/* Build the inputs of the graph's last node, run the reference and every usable optimized tactic. */
+static void check_node(const kiln_graph *g, int batch, const float *bound_or_null, float rtol, int64_t in_pitch,
+                       int64_t out_pitch, const char *what)
+{
+    const kiln_node *n = &g->nodes[g->n_nodes - 1];
+    const float *in[KILN_MAX_NODE_INPUTS];
+    float *owned[KILN_MAX_NODE_INPUTS] = { 0 };
+    for (int j = 0; j < n->n_inputs; j++) {
+        const kiln_value *v = &g->values[n->inputs[j]];
+        if (v->kind == KILN_VALUE_CONSTANT) {
+            in[j] = v->data;
+        } else {
+            int64_t cnt = kiln_value_numel(v) * batch;
+            if (j == 0 && in_pitch) cnt = cnt / v->dims[v->rank - 1] * in_pitch;
+            in[j] = owned[j] = rand_buf(cnt);
+        }
+    }
+    const kiln_value *yv = &g->values[n->output];
+    int64_t out_floats = kiln_value_numel(yv) * batch;
+    if (out_pitch) out_floats = out_floats / yv->dims[yv->rank - 1] * out_pitch;
+    float *ref = malloc(sizeof(float) * (size_t)out_floats);
+    for (int64_t i = 0; i < out_floats; i++) ref[i] = 12345.0f;
+    kiln_kernel_args a;
+    memset(&a, 0, sizeof a);
+    a.g = g, a.node = n, a.batch = batch, a.out = ref;
+    for (int j = 0; j < n->n_inputs; j++) a.in[j] = in[j];
+    a.in_pitch[0] = in_pitch, a.out_pitch = out_pitch;
+    kiln_ref_kernel((kiln_op)n->op)(&a);
+    /* Error bound of a reduction: the same kernel on |x| and |w| (bias, residual too) gives sum |terms|. */
+    float *bound = NULL;
+    if (bound_or_null) {
+        const float *ain[KILN_MAX_NODE_INPUTS];
+        float *abs_owned[KILN_MAX_NODE_INPUTS] = { 0 };
+        for (int j = 0; j < n->n_inputs; j++) {
+            const kiln_value *v = &g->values[n->inputs[j]];
+            int64_t cnt = v->kind == KILN_VALUE_CONSTANT ? kiln_value_numel(v) : kiln_value_numel(v) * batch;
+            if (j == 0 && in_pitch) cnt = cnt / v->dims[v->rank - 1] * in_pitch;
+            abs_owned[j] = malloc(sizeof(float) * (size_t)cnt);
+            for (int64_t i = 0; i < cnt; i++) abs_owned[j][i] = fabsf(in[j][i]);
+            ain[j] = abs_owned[j];
+        }
+        kiln_node nn = *n;
+        nn.attrs.act = kiln_act_make(KILN_ACT_NONE, 0, INFINITY, 0);
+        bound = malloc(sizeof(float) * (size_t)out_floats);
+        for (int64_t i = 0; i < out_floats; i++) bound[i] = 0.0f;
+        a.node = &nn, a.out = bound;
+        for (int j = 0; j < n->n_inputs; j++) a.in[j] = ain[j];
+        kiln_ref_kernel((kiln_op)n->op)(&a);
+        for (int64_t i = 0; i < out_floats; i++) bound[i] = fabsf(bound[i]) + fabsf(ref[i]);
+        for (int j = 0; j < n->n_inputs; j++) free(abs_owned[j]);
+    }
+    int cnt, tried = 0;
+    kiln_cpu_tactics((kiln_op)n->op, &cnt);
+    for (int t = 1; t < cnt; t++) {
+        if (!kiln_cpu_tactic_usable(g, n, t)) continue;
+        check_tactic(g, n, t, in, batch, ref, bound, out_floats, rtol, in_pitch, out_pitch, what);
+        tried++;
+    }
+    cases_run++;
+    CHECK(tried > 0, "%s: no optimized tactic supports it", what);
+    free(ref);
+    free(bound);
+    for (int j = 0; j < n->n_inputs; j++) free(owned[j]);
+}
+
+static kiln_act act_of(int k)
+{
+    switch (k) {
+    case 1: return kiln_act_relu();
+    case 2: return kiln_act_make(KILN_ACT_RELU, 0.0f, 6.0f, 0.0f);
+    case 3: return kiln_act_make(KILN_ACT_SWISH, 0, 0, 0);
+    case 4: return kiln_act_make(KILN_ACT_RELU, 0.1f, INFINITY, 0.0f); /* leaky */
+    default: return kiln_act_make(KILN_ACT_NONE, 0, INFINITY, 0);
+    }
+}
+
+typedef struct {
+    int H, W, Cin, Cout, K, S, D, P, groups, act, bias, residual, batch;
+    int in_pitch_extra, out_pitch_extra;
+} conv_case;
+
+static void conv_test(const conv_case *c)
+{
+    kiln_graph *g = kiln_graph_new();
+    int64_t xd[4] = { 1, c->H, c->W, c->Cin };
+    int x = kiln_graph_add_input(g, "x", 4, xd);
+    int64_t wd[4] = { c->K, c->K, c->Cin / c->groups, c->Cout }, bd[1] = { c->Cout };
+    int ins[4] = { x, t_const(g, "w", 4, wd, -1, 1), -1, -1 }, nin = 2;
+    if (c->bias || c->residual) ins[nin++] = t_const(g, "b", 1, bd, -1, 1);
+    kiln_attrs at;
+    kiln_attrs_init(&at);
+    at.kernel[0] = at.kernel[1] = c->K;
+    at.stride[0] = at.stride[1] = c->S;
+    at.dilation[0] = at.dilation[1] = c->D;
+    at.pads[0] = at.pads[1] = c->P;
+    at.pads[2] = at.pads[3] = c->P ? c->P - (c->S > 1) : 0; /* asymmetric when strided */
+    at.groups = c->groups;
+    at.act = act_of(c->act);
+    if (c->residual) {
+        const int64_t OH = (c->H + at.pads[0] + at.pads[2] - c->D * (c->K - 1) - 1) / c->S + 1;
+        const int64_t OW = (c->W + at.pads[1] + at.pads[3] - c->D * (c->K - 1) - 1) / c->S + 1;
+        int64_t rd[4] = { 1, OH, OW, c->Cout };
+        ins[nin++] = kiln_graph_add_input(g, "r", 4, rd);
+    }
+    int y = kiln_graph_add_node(g, KILN_OP_CONV2D, "conv", ins, nin, &at);
+    char what[200];
+    snprintf(what, sizeof what, "conv H%d W%d Cin%d Cout%d K%d S%d D%d P%d G%d act%d bias%d res%d N%d pitch+%d/+%d",
+             c->H, c->W, c->Cin, c->Cout, c->K, c->S, c->D, c->P, c->groups, c->act, c->bias, c->residual, c->batch,
+             c->in_pitch_extra, c->out_pitch_extra);
+    CHECK(y >= 0, "%s: graph: %s", what, kiln_last_error());
+    float one = 1.0f;
+    if (y >= 0)
+        check_node(g, c->batch, &one, 0, c->in_pitch_extra ? c->Cin + c->in_pitch_extra : 0,
+                   c->out_pitch_extra ? c->Cout + c->out_pitch_extra : 0, what);
+    kiln_graph_free(g);
+}
+
+static void dense_test(int rows_rank4, int Cin, int Cout, int batch, int act)
+{
+    kiln_graph *g = kiln_graph_new();
+    int64_t xd4[4] = { 1, 2, 3, Cin }, xd2[2] = { 1, Cin };
+    int x = rows_rank4 ? kiln_graph_add_input(g, "x", 4, xd4) : kiln_graph_add_input(g, "x", 2, xd2);
+    int64_t wd[2] = { Cin, Cout }, bd[1] = { Cout };
+    int ins[3] = { x, t_const(g, "w", 2, wd, -1, 1), t_const(g, "b", 1, bd, -1, 1) };
+    kiln_attrs at;
+    kiln_attrs_init(&at);
+    at.act = act_of(act);
+    int y = kiln_graph_add_node(g, KILN_OP_DENSE, "dense", ins, 3, &at);
+    char what[120];
+    snprintf(what, sizeof what, "dense rank%d Cin%d Cout%d N%d act%d", rows_rank4 ? 4 : 2, Cin, Cout, batch, act);
+    CHECK(y >= 0, "%s: graph", what);
+    float one = 1.0f;
+    if (y >= 0) check_node(g, batch, &one, 0, 0, 0, what);
+    kiln_graph_free(g);
+}
+
+static void pool_test(kiln_op op, int H, int W, int C, int K, int S, int P, int incl, int batch, int pitch_extra)
+{
+    kiln_graph *g = kiln_graph_new();
+    int64_t xd[4] = { 1, H, W, C };
+    int x = kiln_graph_add_input(g, "x", 4, xd);
+    kiln_attrs at;
+    kiln_attrs_init(&at);
+    at.kernel[0] = at.kernel[1] = K;
+    at.stride[0] = at.stride[1] = S;
+    at.pads[0] = at.pads[1] = P;
+    at.pads[2] = at.pads[3] = P;
+    at.count_include_pad = incl;
+    at.keepdims = 1;
+    int y = kiln_graph_add_node(g, op, "pool", &x, 1, &at);
+    char what[140];
+    snprintf(what, sizeof what, "%s H%d W%d C%d K%d S%d P%d incl%d N%d pitch+%d", kiln_op_name(op), H, W, C, K, S, P,
+             incl, batch, pitch_extra);
+    CHECK(y >= 0, "%s: graph: %s", what, kiln_last_error());
+    const int global = op == KILN_OP_GLOBAL_AVGPOOL || op == KILN_OP_GLOBAL_MAXPOOL;
+    if (y >= 0)
+        check_node(g, batch, NULL, 2e-6f, pitch_extra ? C + pitch_extra : 0, pitch_extra && !global ? C + pitch_extra : 0,
+                   what);
+    kiln_graph_free(g);
+}
+
+/* form 0: equal shapes; 1: constant [C]; 2: constant [1,1,1,C]; 3: activation [N,1,1,C] (per sample). swap: b first */
+static void binary_test(kiln_op op, int form, int swap, int C, int batch, int act)
+{
+    kiln_graph *g = kiln_graph_new();
+    int64_t xd[4] = { 1, 5, 3, C }, cd1[1] = { C }, cd4[4] = { 1, 1, 1, C };
+    int x = kiln_graph_add_input(g, "x", 4, xd), b;
+    if (form == 0) b = kiln_graph_add_input(g, "b", 4, xd);
+    else if (form == 1) b = t_const(g, "b", 1, cd1, 0.5f, 2.0f);
+    else if (form == 2) b = t_const(g, "b", 4, cd4, 0.5f, 2.0f);
+    else b = kiln_graph_add_input(g, "b", 4, cd4);
+    int ins[2] = { swap ? b : x, swap ? x : b };
+    kiln_attrs at;
+    kiln_attrs_init(&at);
+    at.act = act_of(act);
+    int y = kiln_graph_add_node(g, op, "bin", ins, 2, &at);
+    char what[120];
+    snprintf(what, sizeof what, "%s form%d swap%d C%d N%d act%d", kiln_op_name(op), form, swap, C, batch, act);
+    CHECK(y >= 0, "%s: graph: %s", what, kiln_last_error());
+    if (y >= 0) check_node(g, batch, NULL, 2e-6f, 0, 0, what);
+    kiln_graph_free(g);
+}
+
+int main(void)
+{
+    for (int i = 1; i <= 3; i++) pools[i] = kiln_threadpool_create(i);
+    printf("CPU level %s (detected %s) %s\n", kiln_isa_name(kiln_cpu_isa()), kiln_isa_name(kiln_cpu_isa_detected()),
+           kiln_cpu_isa_note());
+
+    /* Convolutions: 1x1 (GEMM), 3x3 / 5x5 / 7x7, strides, dilation, asymmetric pads, groups, depthwise. Channel counts
+     * 1, 3, 5, 13, 17, 33, 37, 70 are not multiples of 4, 8 or 16. */
+    const conv_case convs[] = {
+        { 7, 6, 16, 32, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 0 },
+        { 5, 5, 13, 37, 1, 1, 1, 0, 1, 1, 1, 0, 2, 0, 0 },
+        { 9, 7, 33, 70, 1, 2, 1, 0, 1, 2, 1, 0, 1, 0, 0 },
+        { 8, 8, 3, 17, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0 },
+        { 11, 9, 17, 40, 3, 2, 1, 1, 1, 0, 0, 0, 3, 0, 0 },
+        { 10, 10, 8, 33, 3, 1, 2, 2, 1, 3, 1, 0, 1, 0, 0 },
+        { 12, 12, 3, 16, 7, 2, 1, 3, 1, 1, 1, 0, 1, 0, 0 },
+        { 9, 9, 5, 9, 5, 1, 1, 2, 1, 4, 1, 0, 2, 0, 0 },
+        { 6, 7, 12, 18, 3, 1, 1, 1, 3, 1, 1, 0, 1, 0, 0 },   /* grouped */
+        { 6, 6, 24, 24, 1, 1, 1, 0, 4, 0, 1, 0, 1, 0, 0 },   /* grouped 1x1 */
+        { 8, 8, 20, 20, 3, 1, 1, 1, 1, 1, 1, 1, 2, 0, 0 },   /* residual */
+        { 7, 7, 16, 48, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0 },   /* residual 1x1 */
+        { 7, 5, 16, 24, 1, 1, 1, 0, 1, 1, 1, 0, 1, 8, 8 },   /* planner pitches */
+        { 9, 9, 16, 16, 3, 1, 1, 1, 16, 1, 1, 0, 1, 0, 0 },  /* depthwise */
+        { 10, 11, 37, 37, 3, 2, 1, 1, 37, 2, 1, 0, 2, 0, 0 },
+        { 12, 12, 24, 24, 5, 1, 1, 2, 24, 3, 1, 0, 1, 0, 0 },
+        { 9, 9, 19, 19, 3, 1, 2, 2, 19, 0, 0, 0, 1, 0, 0 },
+        { 8, 8, 32, 32, 3, 1, 1, 1, 32, 1, 1, 1, 1, 0, 0 },  /* depthwise + residual */
+        { 7, 7, 21, 21, 3, 1, 1, 1, 21, 1, 1, 0, 1, 3, 5 },  /* depthwise with pitches */
+        { 4, 4, 40, 80, 3, 1, 1, 1, 40, 1, 1, 0, 1, 0, 0 },  /* depth multiplier 2: gemm only */
+        { 1, 1, 64, 100, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 0 },
+        { 3, 3, 300, 20, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0 },  /* long reduction */
+    };
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) conv_test(&convs[i]);
+
+    dense_test(0, 64, 10, 1, 0);
+    dense_test(0, 37, 70, 3, 1);
+    dense_test(1, 19, 33, 2, 3);
+    dense_test(0, 1000, 129, 1, 0);
+
+    const kiln_op pools_ops[] = { KILN_OP_MAXPOOL, KILN_OP_AVGPOOL };
+    for (int o = 0; o < 2; o++) {
+        pool_test(pools_ops[o], 9, 9, 13, 3, 2, 1, 0, 2, 0);
+        pool_test(pools_ops[o], 8, 7, 32, 2, 2, 0, 0, 1, 0);
+        pool_test(pools_ops[o], 7, 7, 19, 3, 1, 1, 1, 1, 0);
+        pool_test(pools_ops[o], 6, 6, 20, 3, 1, 1, 0, 1, 4);
+    }
+    pool_test(KILN_OP_GLOBAL_AVGPOOL, 7, 7, 37, 0, 1, 0, 0, 3, 0);
+    pool_test(KILN_OP_GLOBAL_MAXPOOL, 5, 6, 70, 0, 1, 0, 0, 2, 0);
+    pool_test(KILN_OP_GLOBAL_AVGPOOL, 4, 4, 24, 0, 1, 0, 0, 1, 5);
+
+    const kiln_op bin_ops[] = { KILN_OP_ADD, KILN_OP_SUB, KILN_OP_MUL, KILN_OP_DIV, KILN_OP_MAX, KILN_OP_MIN };
+    for (int o = 0; o < 6; o++)
+        for (int form = 0; form < 4; form++) binary_test(bin_ops[o], form, form == 3 && o == 1, 19, 2, o == 0 ? 1 : 0);
+    binary_test(KILN_OP_MUL, 3, 0, 40, 3, 3);
+    binary_test(KILN_OP_ADD, 0, 0, 64, 1, 2);
+
+    for (int i = 1; i <= 3; i++) kiln_threadpool_free(pools[i]);
+    printf("%d cases, %d tactic runs, %d failures\n", cases_run, tactic_runs, t_failures);
+    return t_failures ? 1 : 0;
+}
