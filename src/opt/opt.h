@@ -7,6 +7,7 @@
  *   batchnorm_to_scale    a lone 4-D BatchNorm becomes a per-channel scale-shift (a 1x1 depthwise Conv2D)
  *   fold_pad              an explicit Pad is folded into the following Conv2D / AvgPool / MaxPool's own padding
  *   fuse_residual         Add(conv(x), r) becomes the conv's epilogue: y = act(conv + bias + r)
+ *   fuse_swish            Mul(x, Sigmoid(x)) becomes swish(x); Mul(x, HardSigmoid(x)) becomes hard_swish(x)
  *   fuse_activation       an Activation after Conv2D/Dense/Add/pools/... becomes the producer's fused epilogue
  *   fuse_squeeze_excite   GAP -> 1x1/Dense -> act -> 1x1/Dense -> gate -> Multiply becomes one SqueezeExcite node
  *   fuse_horizontal       sibling Conv2Ds reading one tensor with the same geometry become one wider Conv2D
@@ -68,6 +69,7 @@ kiln_status kiln_pass_fold_batchnorm(kiln_graph *g, int *changes);
 kiln_status kiln_pass_batchnorm_to_scale(kiln_graph *g, int *changes);
 kiln_status kiln_pass_fold_pad(kiln_graph *g, int *changes);
 kiln_status kiln_pass_fuse_residual(kiln_graph *g, int *changes);
+kiln_status kiln_pass_fuse_swish(kiln_graph *g, int *changes);
 kiln_status kiln_pass_fuse_activation(kiln_graph *g, int *changes);
 kiln_status kiln_pass_fuse_squeeze_excite(kiln_graph *g, int *changes);
 kiln_status kiln_pass_fuse_horizontal(kiln_graph *g, int *changes);

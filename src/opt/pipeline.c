@@ -18,6 +18,8 @@ static const kiln_pass pipeline[] = {
       kiln_pass_batchnorm_to_scale },
     { "fold_pad", "fold an explicit Pad into the following Conv2D/AvgPool/MaxPool padding", kiln_pass_fold_pad },
     { "fuse_residual", "fuse a residual Add into the conv producing one of its inputs", kiln_pass_fuse_residual },
+    { "fuse_swish", "turn Mul(x, Sigmoid(x)) into swish(x) (and the hard-sigmoid form into hard_swish)",
+      kiln_pass_fuse_swish },
     { "fuse_activation", "fuse an Activation into its producer's epilogue", kiln_pass_fuse_activation },
     { "fuse_squeeze_excite", "fuse GAP -> FC -> act -> FC -> gate -> Multiply into one SqueezeExcite",
       kiln_pass_fuse_squeeze_excite },

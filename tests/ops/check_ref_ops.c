@@ -102,6 +102,18 @@ static int json_ints(const cJSON *j, int64_t *out, int cap)
         rank_seen = n_;                                                                                                \
     } while (0)
 
+/* {"kind": name, "alpha", "beta", "gamma"} into a kiln_act; 0 on success. */
+static int parse_act(const cJSON *item, kiln_act *act)
+{
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(item, "kind");
+    act->kind = cJSON_IsString(kind) ? act_from_name(kind->valuestring) : -1;
+    if (act->kind < 0 || json_float(cJSON_GetObjectItemCaseSensitive(item, "alpha"), &act->alpha) ||
+        json_float(cJSON_GetObjectItemCaseSensitive(item, "beta"), &act->beta) ||
+        json_float(cJSON_GetObjectItemCaseSensitive(item, "gamma"), &act->gamma))
+        return -1;
+    return 0;
+}
+
 /* Fill attrs from the case's "attrs" object over kiln_attrs_init defaults. Unknown keys are errors (typos). */
 static int parse_attrs(const cJSON *j, kiln_attrs *at)
 {
@@ -128,14 +140,9 @@ static int parse_attrs(const cJSON *j, kiln_attrs *at)
         else if (!strcmp(k, "count_include_pad") && cJSON_IsNumber(item)) at->count_include_pad = item->valueint;
         else if (!strcmp(k, "pad_value")) { if (json_float(item, &at->pad_value)) return -1; }
         else if (!strcmp(k, "eps")) { if (json_float(item, &at->eps)) return -1; }
-        else if (!strcmp(k, "act")) {
-            const cJSON *kind = cJSON_GetObjectItemCaseSensitive(item, "kind");
-            at->act.kind = cJSON_IsString(kind) ? act_from_name(kind->valuestring) : -1;
-            if (at->act.kind < 0 || json_float(cJSON_GetObjectItemCaseSensitive(item, "alpha"), &at->act.alpha) ||
-                json_float(cJSON_GetObjectItemCaseSensitive(item, "beta"), &at->act.beta) ||
-                json_float(cJSON_GetObjectItemCaseSensitive(item, "gamma"), &at->act.gamma))
-                return -1;
-        } else return -1;
+        else if (!strcmp(k, "act")) { if (parse_act(item, &at->act)) return -1; }
+        else if (!strcmp(k, "act2")) { if (parse_act(item, &at->act2)) return -1; } /* squeeze-excite gate */
+        else return -1;
     }
     return 0;
 }

@@ -426,6 +426,127 @@ def gen_erf(w):
         w.write("Erf", batch, {}, [(x, False)], erf(f64(x)), w.maybe_act(k))
 
 
+def gen_slice(w):
+    # Channel slice of the last axis: y = x[..., begin : C - end]. pads_begin/pads_end cover every axis (batch too);
+    # only the last entry is non-zero. (shape without batch, begin, end)
+    cfgs = [((5, 6, 7), 0, 3), ((9,), 4, 0), ((3, 11), 2, 5), ((4, 5, 13), 6, 6), ((2, 3, 6), 1, 1),
+            ((1, 1, 5), 0, 4), ((6, 4, 3), 2, 0), ((3, 3, 2, 9), 3, 2)]
+    for k, (shape, begin, end) in enumerate(cfgs):
+        batch = w.i(1, 3)
+        rank = len(shape) + 1
+        x = w.u((batch,) + shape, -3, 3)
+        y = f64(x)[..., begin:shape[-1] - end]
+        attrs = {"axis": rank - 1, "pads_begin": [0] * (rank - 1) + [begin], "pads_end": [0] * (rank - 1) + [end]}
+        w.write("Slice", batch, attrs, [(x, False)], y, w.maybe_act(k))
+
+
+def gen_squeeze_excite(w):
+    # s = mean over H,W; h = act(s W1 + b1); g = act2(h W2 + b2); y = x * g[:, None, None, :].
+    # The activations are the block's own (attrs.act, attrs.act2), not an output epilogue, so they go into attrs.
+    first = [("linear", 0.0, INF, 0.0, "linear")] + [a for a in ACTS if a[4] in ("relu", "swish", "hard_swish",
+                                                                                    "relu6", "gelu_exact")]
+    gates = [a for a in ACTS if a[0] in ("sigmoid", "hard_sigmoid")]
+    # (H, W, C, Cr, weights as 1x1 conv kernels [1,1,C,Cr] instead of [C,Cr])
+    cfgs = [(7, 7, 5, 2, False), (1, 1, 3, 1, False), (4, 6, 16, 4, True), (3, 5, 9, 9, False),
+            (8, 3, 13, 3, True), (5, 5, 1, 1, False), (2, 9, 24, 6, True), (6, 2, 7, 5, False)]
+    for k, (h, wd, c, cr, conv_layout) in enumerate(cfgs):
+        batch = [1, 2, 3][k % 3]
+        act = first[k % len(first)]
+        gate = gates[k % len(gates)]
+        x = w.u((batch, h, wd, c), -2, 2)
+        w1 = w.u((c, cr)) / np.float32(math.sqrt(c))
+        b1 = w.u((cr,))
+        w2 = w.u((cr, c)) / np.float32(math.sqrt(cr))
+        b2 = w.u((c,))
+        s = f64(x).mean(axis=(1, 2))
+        hid = act_ref(s @ f64(w1) + f64(b1), *act[:4])
+        g = act_ref(hid @ f64(w2) + f64(b2), *gate[:4])
+        y = f64(x) * g[:, None, None, :]
+        if conv_layout:
+            w1, w2 = w1.reshape(1, 1, c, cr), w2.reshape(1, 1, cr, c)
+        attrs = {"act": act_json(act), "act2": act_json(gate)}
+        ins = [(x, False), (w1, True), (b1, True), (w2, True), (b2, True)]
+        w.write("SqueezeExcite", batch, attrs, ins, y, label="%s, gate %s%s" % (act[4], gate[4],
+                                                                                  ", 1x1 conv weights" if conv_layout else ""))
+
+
+def gen_layernorm(w):
+    # Keras LayerNormalization(axis=-1): biased variance over the last axis of each position, then gamma/beta.
+    shapes = [(5, 6, 7), (13,), (4, 9), (3, 4, 2, 11), (2, 3, 1), (1, 1, 32), (6, 17), (3, 3, 3)]
+    for k, shape in enumerate(shapes):
+        batch = w.i(1, 3)
+        c = shape[-1]
+        offset = [0.0, 5.0, -2.0, 50.0][k % 4]  # a large common offset: mean/variance must not lose the signal
+        x = (w.u((batch,) + shape, -3, 3) + np.float32(offset)).astype(np.float32)
+        gamma, beta = w.u((c,), 0.5, 1.5), w.u((c,))
+        eps = [1e-3, 1e-5, 1e-6, 0.1][k % 4]
+        xd = f64(x)
+        mean = xd.mean(axis=-1, keepdims=True)
+        var = ((xd - mean) ** 2).mean(axis=-1, keepdims=True)
+        y = (xd - mean) / np.sqrt(var + np.float64(np.float32(eps))) * f64(gamma) + f64(beta)
+        ins = [(x, False), (gamma, True), (beta, True)]
+        act = w.maybe_act(k)
+        w.write("LayerNorm", batch, {"eps": eps}, ins, y, act, label="eps %g%s" % (eps, ", " + act[4] if act else ""))
+
+
+def gen_crop(w):
+    # Keras Cropping1D/2D/3D (and any other non-batch axis): drop begin/end elements of each axis.
+    shapes = [(7, 9, 3), (10, 5), (6, 8, 5), (5, 6, 7, 3), (9, 9, 1), (4, 11, 13), (8, 3), (3, 4, 5, 6)]
+    for k, shape in enumerate(shapes):
+        batch = w.i(1, 3)
+        rank = len(shape) + 1
+        begin, end = [0], [0]
+        for d, n in enumerate(shape):
+            last = d == len(shape) - 1
+            if last and k % 3 != 2:  # the channel axis is left whole, as in Keras, except every third case
+                begin.append(0)
+                end.append(0)
+                continue
+            b = w.i(0, (n - 1) // 2)
+            e = w.i(0, n - 1 - b)
+            begin.append(b)
+            end.append(e)
+        x = w.u((batch,) + shape, -3, 3)
+        y = f64(x)[tuple(slice(b, n - e) for b, e, n in zip(begin, end, (batch,) + shape))]
+        w.write("Crop", batch, {"pads_begin": begin, "pads_end": end}, [(x, False)], y, w.maybe_act(k))
+
+
+def resize_nearest_index(out, n):
+    """tf.image.resize nearest (TF 2, half-pixel centers): src = floor((o + 0.5) * in / out), in exact integers."""
+    return np.minimum(((2 * np.arange(out) + 1) * n) // (2 * out), n - 1)
+
+
+def resize_bilinear_matrix(out, n):
+    """[out, in] interpolation weights of tf.image.resize bilinear (half-pixel centers, no antialias): source
+    coordinate (o + 0.5) * in / out - 0.5; neighbours outside the input are clamped to the edge."""
+    m = np.zeros((out, n))
+    for o in range(out):
+        src = (o + 0.5) * n / out - 0.5
+        lo = math.floor(src)
+        frac = src - lo
+        m[o, min(max(lo, 0), n - 1)] += 1.0 - frac
+        m[o, min(max(lo + 1, 0), n - 1)] += frac
+    return m
+
+
+def gen_resize(w):
+    # (H, W, OH, OW): Keras UpSampling2D integer factors, then arbitrary tf.image.resize sizes (up, down, mixed).
+    sizes = [(3, 4, 6, 8), (2, 3, 4, 9), (5, 5, 5, 5), (1, 1, 3, 2), (4, 7, 7, 3), (9, 6, 4, 11), (3, 2, 8, 5),
+             (6, 6, 2, 3)]
+    for mode in (0, 1):
+        for k, (h, wd, oh, ow) in enumerate(sizes):
+            batch = w.i(1, 3)
+            c = [3, 1, 5, 7, 2, 9, 4, 11][k]
+            x = w.u((batch, h, wd, c), -3, 3)
+            if mode == 0:
+                y = f64(x)[:, resize_nearest_index(oh, h)][:, :, resize_nearest_index(ow, wd)]
+            else:
+                y = np.einsum("ph,qw,nhwc->npqc", resize_bilinear_matrix(oh, h), resize_bilinear_matrix(ow, wd), f64(x))
+            act = w.maybe_act(k)
+            lab = "%s %dx%d -> %dx%d%s" % (("nearest", "bilinear")[mode], h, wd, oh, ow, ", " + act[4] if act else "")
+            w.write("Resize", batch, {"shape": [oh, ow], "groups": mode}, [(x, False)], y, act, label=lab)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir")
@@ -437,7 +558,8 @@ def main():
             os.remove(os.path.join(args.out_dir, f))
     w = Writer(args.out_dir, np.random.default_rng(args.seed))
     for gen in (gen_conv, gen_dense, gen_batchnorm, gen_activation, gen_softmax, gen_pools, gen_global_pools,
-                gen_pad, gen_concat, gen_binary, gen_reshape, gen_transpose, gen_identity, gen_erf):
+                gen_pad, gen_concat, gen_binary, gen_reshape, gen_transpose, gen_identity, gen_erf,
+                gen_slice, gen_squeeze_excite, gen_layernorm, gen_crop, gen_resize):
         gen(w)
     total = sum(w.count.values())
     print("gen_cases.py: wrote %d cases for %d ops to %s (seed %d)" % (total, len(w.count), args.out_dir, args.seed))

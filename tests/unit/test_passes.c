@@ -51,7 +51,7 @@ static void test_pipeline_table(void)
 {
     static const char *const names[] = { "remove_identity",     "cancel_transpose", "fold_constants",
                                          "fold_batchnorm",      "batchnorm_to_scale", "fold_pad",
-                                         "fuse_residual",       "fuse_activation",  "fuse_squeeze_excite",
+                                         "fuse_residual",       "fuse_swish",       "fuse_activation",  "fuse_squeeze_excite",
                                          "fuse_horizontal",     "eliminate_concat", "in_place" };
     const int n = (int)(sizeof names / sizeof names[0]);
     CHECK(kiln_opt_num_passes() == n, "%d passes", kiln_opt_num_passes());
@@ -113,6 +113,50 @@ static void test_identity(void)
     o = optimized(g, NULL);
     CHECK(count_op(o, KILN_OP_IDENTITY) == 1, "shared identity output removed");
     check_same_function("identity output with a shared producer", g, o);
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+}
+
+/* Mul(x, Sigmoid(x)) -> swish(x), then fused into x's producer; the hard-sigmoid (1/6, 1/2) form -> hard_swish;
+ * a gate read twice, or a sigmoid of another tensor, stays. */
+static void test_swish(void)
+{
+    int64_t d4[4] = { 1, 4, 4, 3 };
+    kiln_graph *g = kiln_graph_new();
+    int x = kiln_graph_add_input(g, "in", 4, d4);
+    int c = t_conv(g, "conv", x, 3, 4);
+    int s = t_act(g, "sigmoid", c, kiln_act_make(KILN_ACT_SIGMOID, 0, 0, 0));
+    int m = t_simple(g, KILN_OP_MUL, "mul", (int[]){ s, c }, 2, 0);
+    int c2 = t_conv(g, "conv_2", m, 1, 4);
+    int h = t_act(g, "hsig", c2, kiln_act_make(KILN_ACT_HARD_SIGMOID, 1.0f / 6.0f, 0.5f, 0));
+    int m2 = t_simple(g, KILN_OP_MUL, "mul_2", (int[]){ c2, h }, 2, 0);
+    kiln_graph_mark_output(g, m2);
+    kiln_graph *o = optimized(g, NULL);
+    CHECK(count_op(o, KILN_OP_MUL) == 0 && count_op(o, KILN_OP_ACTIVATION) == 0, "swish pairs left: %d nodes",
+          o->n_nodes);
+    int swish = 0, hswish = 0;
+    for (int i = 0; i < o->n_nodes; i++) {
+        swish += o->nodes[i].op == KILN_OP_CONV2D && o->nodes[i].attrs.act.kind == KILN_ACT_SWISH;
+        hswish += o->nodes[i].op == KILN_OP_CONV2D && o->nodes[i].attrs.act.kind == KILN_ACT_HARD_SWISH;
+    }
+    CHECK(swish == 1 && hswish == 1, "swish %d hard_swish %d", swish, hswish);
+    check_same_function("swish", g, o);
+    kiln_graph_free(o);
+    o = optimized(g, "fuse_swish");
+    CHECK(count_op(o, KILN_OP_MUL) == 2, "fuse_swish disabled but muls went");
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+
+    /* the gate is also a graph output: nothing fuses */
+    g = kiln_graph_new();
+    x = kiln_graph_add_input(g, "in", 4, d4);
+    c = t_conv(g, "conv", x, 3, 4);
+    s = t_act(g, "sigmoid", c, kiln_act_make(KILN_ACT_SIGMOID, 0, 0, 0));
+    m = t_simple(g, KILN_OP_MUL, "mul", (int[]){ c, s }, 2, 0);
+    kiln_graph_mark_output(g, m);
+    kiln_graph_mark_output(g, s);
+    o = optimized(g, NULL);
+    CHECK(count_op(o, KILN_OP_MUL) == 1, "a gate that is an output was fused");
     kiln_graph_free(o);
     kiln_graph_free(g);
 }
@@ -363,6 +407,7 @@ int main(void)
 {
     t_rng = 31337u;
     test_pipeline_table();
+    test_swish();
     test_identity();
     test_fold();
     test_fuse();
