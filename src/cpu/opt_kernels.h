@@ -23,6 +23,8 @@
 
 /* Largest KH*KW the gemm kernels take (a tile's row-pointer table lives on the stack). */
 #define KILN_GEMM_MAX_TAPS 64
+/* Row pointers a gemm thread keeps for a group of pixel tiles (on its stack: 32 KiB); >= KILN_GEMM_MAX_TAPS * MR. */
+#define KILN_GEMM_PTRS 4096
 /* Largest MR of any gemm variant. */
 #define KILN_GEMM_MAX_MR 16
 
@@ -40,7 +42,7 @@ typedef struct {
     float *y;
     const float *res;    /* residual [pixels, Cout] added before the activation, or NULL */
     const float *packed; /* kiln_pack_gemm layout for this NR */
-    const float *zero;   /* CinG zeros (workspace) */
+    const float *zero;   /* Cin (= groups * CinG) zeros (workspace): padding rows, offset like real rows */
     kiln_act act;
 } kiln_gemm_geom;
 
@@ -73,6 +75,7 @@ KILN_DECLARE_GEMM(1, 32, avx2)
 KILN_DECLARE_ISA_KERNELS(avx512)
 KILN_DECLARE_GEMM(8, 32, avx512)
 KILN_DECLARE_GEMM(12, 32, avx512)
+KILN_DECLARE_GEMM(14, 32, avx512)
 KILN_DECLARE_GEMM(1, 64, avx512)
 #endif
 #if defined(__aarch64__)

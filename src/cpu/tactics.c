@@ -81,6 +81,8 @@ static const kiln_cpu_tactic conv_tactics[] = {
     { "conv_dw_avx2", KILN_ISA_AVX2, 8, 0, 0, dw_ok, X86(kiln_dwconv_avx2) },
     { "conv_dw_avx512", KILN_ISA_AVX512, 9, 0, 0, dw_ok, X86(kiln_dwconv_avx512) },
     { "conv_dw_neon", KILN_ISA_NEON, 8, 0, 0, dw_ok, ARM(kiln_dwconv_neon) },
+    /* appended: engine files store these indices */
+    { "conv_gemm_avx512_14x32", KILN_ISA_AVX512, 2, 32, 14, conv_ok, X86(kiln_gemm_14x32_avx512) },
 };
 
 static const kiln_cpu_tactic dense_tactics[] = {
@@ -93,6 +95,7 @@ static const kiln_cpu_tactic dense_tactics[] = {
     { "dense_gemm_avx512_1x64", KILN_ISA_AVX512, 4, 64, 1, dense_ok, X86(kiln_gemm_1x64_avx512) },
     { "dense_gemm_neon_8x8", KILN_ISA_NEON, 1, 8, 8, dense_ok, ARM(kiln_gemm_8x8_neon) },
     { "dense_gemm_neon_1x16", KILN_ISA_NEON, 2, 16, 1, dense_ok, ARM(kiln_gemm_1x16_neon) },
+    { "dense_gemm_avx512_14x32", KILN_ISA_AVX512, 3, 32, 14, dense_ok, X86(kiln_gemm_14x32_avx512) },
 };
 
 #define SIMPLE_TACTICS(var, prefix, fam, ok)                                                    \
@@ -170,13 +173,20 @@ static int64_t gemm_rows(const kiln_graph *g, const kiln_node *n, int batch)
 int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max)
 {
     /* Candidates in order of preference; the first usable one wins. */
-    static const int conv_dw[] = { 10, 9, 11, 8 }, conv_gemm[] = { 5, 2, 7, 1 };
-    static const int dense_big[] = { 5, 3, 7, 1 }, dense_gemv[] = { 6, 4, 8, 2 };
+    static const int conv_dw[] = { 10, 9, 11, 8 }, conv_gemm[] = { 12, 2, 7, 1 }, conv_gemm_small[] = { 4, 2, 7, 1 };
+    static const int dense_big[] = { 9, 3, 7, 1 }, dense_gemv[] = { 6, 4, 8, 2 };
     static const int simple[] = { 3, 2, 4, 1 };
     const int *pref = simple;
     int np = 4;
     switch (n->op) {
-    case KILN_OP_CONV2D: pref = dw_ok(g, n) ? conv_dw : conv_gemm; break;
+    case KILN_OP_CONV2D:
+        /* 14x32 unless the pixels fill 14-row tiles worse than 8-row ones (e.g. 7x7 = 49: 56 vs 56, 10x10: 112 vs 104) */
+        if (dw_ok(g, n)) pref = conv_dw;
+        else {
+            const int64_t m = gemm_rows(g, n, batch_max);
+            pref = (m + 13) / 14 * 14 > (m + 7) / 8 * 8 + m / 8 ? conv_gemm_small : conv_gemm;
+        }
+        break;
     case KILN_OP_DENSE: pref = gemm_rows(g, n, batch_max) < 4 ? dense_gemv : dense_big; break;
     default: {
         int cnt;
@@ -267,7 +277,8 @@ size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t,
     int taps, groups;
     int64_t K, Cout;
     gemm_dims(g, n, &taps, &K, &Cout, &groups);
-    return ((size_t)K * sizeof(float) + 63) / 64 * 64; /* the zero row read for padding taps */
+    /* the zero row read for padding taps (all groups: the kernels offset it by group and K block like a real row) */
+    return ((size_t)K * (size_t)groups * sizeof(float) + 63) / 64 * 64;
 }
 
 size_t kiln_cpu_tactic_packed_bytes(const kiln_graph *g, const kiln_node *n, int t)

@@ -24,7 +24,25 @@ def kiln_inspect(kiln, model):
         raise RuntimeError(f"kiln inspect {os.path.basename(model)}: {r.stderr.strip()[-300:]}")
     n_tr = len(re.findall(r"^\s+\d+\s+Transpose\s", r.stdout, re.M))
     m = re.search(r"^inputs:\n\s+0\s+\S+\s+\[N,([\d,]+)\]", r.stdout, re.M)
+    kiln_inspect.last_text = r.stdout
     return n_tr, tuple(int(s) for s in m.group(1).split(",")) if m else None
+
+
+def googlenet_fusions(text):
+    """Problems with the fusions issue 5 asks of googlenet_bn, read from `kiln inspect` text ('' when all hold): no
+    BatchNorm left, every Conv2D with a fused relu, one horizontal (||) conv per inception module (9), no concat copy
+    kernel."""
+    layers = re.findall(r"^\s+\d+\s+(\w+)\s+\[N[^\]]*\]\s+(\S+)", text, re.M)
+    problems = []
+    if any(op == "BatchNorm" for op, _ in layers):
+        problems.append("BatchNorm left")
+    convs = [act for op, act in layers if op == "Conv2D"]
+    if not convs or any(act != "relu" for act in convs):
+        problems.append(f"{sum(a != 'relu' for a in convs)} of {len(convs)} convs without a fused relu")
+    m = re.search(r"(\d+) horizontal \(\|\|\) convs; concat: (\d+) in place, (\d+) copy kernels", text)
+    if not m or int(m.group(1)) != 9 or int(m.group(3)) != 0:
+        problems.append("summary: " + (m.group(0) if m else "no fusion summary line"))
+    return "; ".join(problems)
 
 
 def as_kiln_input(x_nchw_or_nhwc, kiln_dims, is_nchw):

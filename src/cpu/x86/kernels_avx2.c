@@ -19,6 +19,8 @@ static inline __m256i avx2_mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_e
 #define V_DIV(a, b) _mm256_div_ps((a), (b))
 #define V_MAX(a, b) _mm256_max_ps((a), (b))
 #define V_MIN(a, b) _mm256_min_ps((a), (b))
+#define V_ROUND(x) _mm256_round_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define V_POW2I(n) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
 
 #include "../simd_kernels.inc"
 
