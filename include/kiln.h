@@ -1,7 +1,7 @@
 /* kiln — inference optimizer and runtime for trained image classifiers.
  *
  * Three opaque handles:
- *   kiln_network  an imported model (Keras .h5 today; format detected from the file's content)
+ *   kiln_network  an imported model (Keras .h5/.keras or ONNX; format detected from the file's content)
  *   kiln_engine   an optimized, immutable engine: built from a network or loaded (mmap) from an engine file
  *   kiln_context  per-thread execution state (activation arena, bound buffers); many contexts share one engine
  *
@@ -112,7 +112,8 @@ typedef struct {
 
 typedef struct kiln_network kiln_network;
 
-/* Import a model file; the format is detected from the content (HDF5 signature -> Keras .h5).
+/* Import a model file; the format is detected from the content (HDF5 -> Keras .h5, zip -> Keras 3 .keras,
+ * protobuf ModelProto -> ONNX).
  * On success *out is a new network owned by the caller (free with kiln_network_free).
  * On failure *out is NULL and kiln_last_error() lists every problem found (e.g. all unsupported layers). */
 kiln_status kiln_network_import(const char *path, kiln_network **out);

@@ -12,8 +12,9 @@ static const char help[] =
     "usage: kiln build MODEL -o ENGINE [--batch N|MIN:MAX] [--threads N] [--device cpu|cuda] [--fp16]\n"
     "                  [--disable-pass LIST] [--no-fusion] [--dump-after PASS] [--verbose]\n"
     "\n"
-    "Import MODEL (Keras .h5; format detected from the content), optimize it for this machine's CPU, plan its\n"
-    "memory and write the engine file ENGINE. Prints a summary: layers, parameters, activation arena, build time.\n"
+    "Import MODEL (Keras .h5/.keras or ONNX; format detected from the content), optimize it for this machine's\n"
+    "CPU (or its GPU with --device cuda), plan its memory and write the engine file ENGINE.\n"
+    "Prints a summary: layers, parameters, activation arena, build time.\n"
     "\n"
     "options:\n"
     "  -o, --output ENGINE    engine file to write (required; replaced if it exists)\n"
@@ -147,7 +148,7 @@ static int run(int argc, char **argv)
 
     int is_engine = cli_is_engine_file(model);
     if (is_engine < 0) return CLI_FAIL;
-    if (is_engine) return cli_fail("%s is already an engine file; 'kiln build' takes a model (.h5)", model);
+    if (is_engine) return cli_fail("%s is already an engine file; 'kiln build' takes a model (.h5, .keras, .onnx)", model);
     double t0 = now_s();
     kiln_network *net = NULL;
     kiln_engine *engine = NULL;
@@ -165,4 +166,4 @@ static int run(int argc, char **argv)
     return CLI_OK;
 }
 
-const cli_command cli_build_command = {"build", "optimize a model (.h5) into an engine file", help, run};
+const cli_command cli_build_command = {"build", "optimize a model (.h5, .keras, .onnx) into an engine file", help, run};

@@ -13,7 +13,7 @@ static const cli_command *const commands[] = {&cli_build_command,   &cli_predict
 static void general_help(FILE *f)
 {
     fprintf(f,
-            "kiln %d.%d.%d — inference optimizer and runtime for trained image classifiers (CPU, FP32)\n"
+            "kiln %d.%d.%d — inference optimizer and runtime for trained image classifiers (CPU; CUDA with libkiln_cuda)\n"
             "\n"
             "usage: kiln COMMAND [ARGS...]\n"
             "\n"
@@ -24,7 +24,7 @@ static void general_help(FILE *f)
             "  help      this text; 'kiln help COMMAND' = 'kiln COMMAND --help'\n"
             "  version   print the version\n"
             "\n"
-            "MODEL is a Keras .h5 file (format detected from the content, not the extension); it is imported and built\n"
+            "MODEL is a Keras .h5/.keras or ONNX file (format detected from the content, not the extension); it is built\n"
             "in memory. ENGINE is a file written by 'kiln build' (loaded by mmap). Commands taking MODEL_OR_ENGINE accept\n"
             "either and tell them apart by content.\n"
             "\n"
