@@ -23,8 +23,8 @@
 
 /* Largest KH*KW the gemm kernels take (a tile's row-pointer table lives on the stack). */
 #define KILN_GEMM_MAX_TAPS 64
-/* Row pointers a gemm thread keeps for a group of pixel tiles (on its stack: 32 KiB); >= KILN_GEMM_MAX_TAPS * MR. */
-#define KILN_GEMM_PTRS 4096
+/* Row pointers a gemm thread keeps for a group of pixel tiles (on its stack: 64 KiB); >= KILN_GEMM_MAX_TAPS * MR. */
+#define KILN_GEMM_PTRS 8192
 /* Largest MR of any gemm variant. */
 #define KILN_GEMM_MAX_MR 16
 
