@@ -10,6 +10,7 @@
  *   dwconv     depthwise (groups == Cin == Cout) direct kernel, vectorized over channels.
  *   pool       max/avg windows and the global average/max, vectorized over channels.
  *   binary     Add/Sub/Mul/Max/Min/Div for equal shapes and per-channel broadcasts.
+ *   squeeze_excite  the fused SE block: vector global pool, two small dense layers, channel-wise multiply.
  * All of them split their work statically over the pool's threads. */
 #ifndef KILN_CPU_OPT_KERNELS_H
 #define KILN_CPU_OPT_KERNELS_H
@@ -60,7 +61,8 @@ void kiln_gemm_geom_init(const kiln_kernel_args *a, const void *packed, kiln_gem
     void kiln_avgpool_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);        \
     void kiln_global_avgpool_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool); \
     void kiln_global_maxpool_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool); \
-    void kiln_binary_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
+    void kiln_binary_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);         \
+    void kiln_squeeze_excite_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
 #define KILN_DECLARE_GEMM(MR, NR, SUF) \
     void kiln_gemm_##MR##x##NR##_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
 

@@ -64,6 +64,17 @@ static int binary_ok(const kiln_graph *g, const kiln_node *n)
     return kiln_value_numel(o) == C; /* activations: per sample; constants: in total */
 }
 
+/* Fused squeeze-excite with constant weights W1 [C,Cr], W2 [Cr,C] (biases present: the fusion always adds them). */
+static int se_ok(const kiln_graph *g, const kiln_node *n)
+{
+    if (n->n_inputs != 5 || val(g, n, 0)->rank != 4 || val(g, n, 1)->rank != 2 || val(g, n, 3)->rank != 2) return 0;
+    for (int i = 1; i < 5; i++)
+        if (!is_const(g, n, i)) return 0;
+    const int64_t C = val(g, n, 0)->dims[3], Cr = val(g, n, 1)->dims[1];
+    return val(g, n, 1)->dims[0] == C && val(g, n, 3)->dims[0] == Cr && val(g, n, 3)->dims[1] == C &&
+           kiln_value_numel(val(g, n, 2)) == Cr && kiln_value_numel(val(g, n, 4)) == C;
+}
+
 /* ---- the registry ----------------------------------------------------------------------------------------------- */
 
 #define REF { "ref", KILN_ISA_SCALAR, 0, 0, 0, NULL, NULL }
@@ -111,6 +122,7 @@ SIMPLE_TACTICS(avgpool_tactics, "avgpool", avgpool, pool_ok)
 SIMPLE_TACTICS(gap_tactics, "global_avgpool", global_avgpool, pool_ok)
 SIMPLE_TACTICS(gmp_tactics, "global_maxpool", global_maxpool, pool_ok)
 SIMPLE_TACTICS(binary_tactics, "binary", binary, binary_ok)
+SIMPLE_TACTICS(se_tactics, "squeeze_excite", squeeze_excite, se_ok)
 
 static const kiln_cpu_tactic ref_only[] = { REF };
 
@@ -122,6 +134,7 @@ const kiln_cpu_tactic *kiln_cpu_tactics(kiln_op op, int *n)
     case KILN_OP_CONV2D: *n = COUNT(conv_tactics); return conv_tactics;
     case KILN_OP_DENSE: *n = COUNT(dense_tactics); return dense_tactics;
     case KILN_OP_MAXPOOL: *n = COUNT(maxpool_tactics); return maxpool_tactics;
+    case KILN_OP_SQUEEZE_EXCITE: *n = COUNT(se_tactics); return se_tactics;
     case KILN_OP_AVGPOOL: *n = COUNT(avgpool_tactics); return avgpool_tactics;
     case KILN_OP_GLOBAL_AVGPOOL: *n = COUNT(gap_tactics); return gap_tactics;
     case KILN_OP_GLOBAL_MAXPOOL: *n = COUNT(gmp_tactics); return gmp_tactics;
@@ -273,6 +286,7 @@ size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t,
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
     if (!k || t == 0) return kiln_ref_workspace_bytes(g, n, batch);
+    if (n->op == KILN_OP_SQUEEZE_EXCITE) return kiln_ref_squeeze_excite_workspace(g, n, batch);
     if (k->gemm_nr <= 0) return 0;
     int taps, groups;
     int64_t K, Cout;

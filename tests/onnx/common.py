@@ -17,6 +17,19 @@ def kiln_run(kiln, model, x_path, out_path):
     return np.load(out_path)
 
 
+def kiln_run_unfused(kiln, model, x_path, out_path, batch):
+    """Build MODEL with every optimizer pass off (`kiln build --no-fusion`), run it, return the output array."""
+    engine = out_path + ".nofusion.kiln"
+    r = subprocess.run([kiln, "build", model, "-o", engine, "--no-fusion", "--batch", str(batch)],
+                       capture_output=True, text=True, timeout=900)
+    if r.returncode:
+        raise RuntimeError(f"kiln build --no-fusion {os.path.basename(model)}: {r.stderr.strip()[-300:]}")
+    try:
+        return kiln_run(kiln, engine, x_path, out_path)
+    finally:
+        os.remove(engine)
+
+
 def kiln_inspect(kiln, model):
     """(number of Transpose layers, dims of input 0 without the batch) from `kiln inspect MODEL`."""
     r = subprocess.run([kiln, "inspect", model], capture_output=True, text=True, timeout=900)

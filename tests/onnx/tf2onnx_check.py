@@ -44,7 +44,7 @@ try:
     VERSIONS = {p: md.version(p) for p in ("tf2onnx", "onnxruntime", "onnx", "tf-keras", "numpy")}
     import onnxruntime  # noqa: F401
     sys.path.insert(0, HERE)
-    from common import agree, as_kiln_input, googlenet_fusions, kiln_inspect, kiln_run
+    from common import agree, as_kiln_input, googlenet_fusions, kiln_inspect, kiln_run, kiln_run_unfused
 except Exception as e:  # noqa: BLE001
     print(f"tf2onnx_check: {e}; run scripts/install_deps.sh", file=sys.stderr)
     sys.exit(77)
@@ -149,9 +149,14 @@ def main():
                 ok1, i1 = agree(k, np.load(os.path.join(d, f"{tag}.ort.npy")))
                 ok2, i2 = agree(k, k_h5) if k_h5 is not None else (False, h5_err)
                 ok3 = n_tr == 0 or name not in NO_TRANSPOSE
+                # issue 5: every pass together changes no output beyond 1e-5 against the unoptimized graph
+                u = kiln_run_unfused(args.kiln, model, xp, os.path.join(d, f"{tag}.kiln_nofusion.npy"), x.shape[0])
+                d_unfused = float(np.max(np.abs(u - k)))
+                ok3 = ok3 and d_unfused <= 1e-5
                 fusion_problems = googlenet_fusions(kiln_inspect.last_text) if name == "googlenet_bn" else ""
                 ok = ok1 and ok2 and ok3 and not fusion_problems
-                info = f"vs onnxruntime {i1}; vs kiln Keras path {i2}; Transpose layers {n_tr}"
+                info = (f"vs onnxruntime {i1}; vs kiln Keras path {i2}; Transpose layers {n_tr}; "
+                        f"vs --no-fusion {d_unfused:.1e}")
                 if name == "googlenet_bn":
                     info += f"; fusions {'as issue 5 asks' if not fusion_problems else fusion_problems}"
             except (RuntimeError, subprocess.TimeoutExpired) as e:

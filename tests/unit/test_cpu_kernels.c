@@ -240,6 +240,81 @@ static void binary_test(kiln_op op, int form, int swap, int C, int batch, int ac
     kiln_graph_free(g);
 }
 
+/* Fused squeeze-excite [N,H,W,C] with W1 [C,Cr], W2 [Cr,C]; act on the reduce layer, act2 on the expand layer. */
+static void se_test(int H, int W, int C, int Cr, int batch, int act, int in_place_pitch)
+{
+    (void)in_place_pitch;
+    kiln_graph *g = kiln_graph_new();
+    int64_t xd[4] = { 1, H, W, C }, w1d[2] = { C, Cr }, b1d[1] = { Cr }, w2d[2] = { Cr, C }, b2d[1] = { C };
+    int x = kiln_graph_add_input(g, "x", 4, xd);
+    int ins[5] = { x, t_const(g, "w1", 2, w1d, -1, 1), t_const(g, "b1", 1, b1d, -1, 1), t_const(g, "w2", 2, w2d, -1, 1),
+                   t_const(g, "b2", 1, b2d, -1, 1) };
+    kiln_attrs at;
+    kiln_attrs_init(&at);
+    at.act = act_of(act);
+    at.act2 = kiln_act_make(KILN_ACT_SIGMOID, 0, 0, 0);
+    int y = kiln_graph_add_node(g, KILN_OP_SQUEEZE_EXCITE, "se", ins, 5, &at);
+    char what[120];
+    snprintf(what, sizeof what, "squeeze_excite H%d W%d C%d Cr%d N%d act%d", H, W, C, Cr, batch, act);
+    CHECK(y >= 0, "%s: graph: %s", what, kiln_last_error());
+    /* FMA in the dense layers vs the reference's multiply-add: a few ulps through the sigmoid */
+    if (y >= 0) check_node(g, batch, NULL, 2e-5f, 0, 0, what);
+    kiln_graph_free(g);
+}
+
+/* The vector exp behind sigmoid / swish (simd_kernels.inc v_exp): swish through a 1x1 conv with one input channel
+ * of weight 1 and bias 0 is swish(x) itself, compared elementwise with act.h (expf) over [-90, 90]: relative error
+ * <= 1e-6 where the result is not tiny (absolute 1e-30 below). */
+static void exp_test(void)
+{
+    const int n = 4001;
+    kiln_graph *g = kiln_graph_new();
+    int64_t xd[4] = { 1, 1, n, 1 }, wd[4] = { 1, 1, 1, 1 }, bd[1] = { 1 };
+    int x = kiln_graph_add_input(g, "x", 4, xd);
+    int ins[3] = { x, t_const(g, "w", 4, wd, 1, 1), t_const(g, "b", 1, bd, 0, 0) };
+    for (int kind = 0; kind < 2; kind++) {
+        kiln_attrs at;
+        kiln_attrs_init(&at);
+        at.act = kiln_act_make(kind ? KILN_ACT_SIGMOID : KILN_ACT_SWISH, 0, 0, 0);
+        int y = kiln_graph_add_node(g, KILN_OP_CONV2D, kind ? "sig" : "swish", ins, 3, &at);
+        CHECK(y >= 0, "exp test graph: %s", kiln_last_error());
+        if (y < 0) break;
+        const kiln_node *nd = &g->nodes[g->n_nodes - 1];
+        float *in = malloc(sizeof(float) * n), *out = malloc(sizeof(float) * n);
+        for (int i = 0; i < n; i++) in[i] = -90.0f + 180.0f * (float)i / (float)(n - 1);
+        int cnt;
+        kiln_cpu_tactics(KILN_OP_CONV2D, &cnt);
+        for (int t = 1; t < cnt; t++) {
+            if (!kiln_cpu_tactic_usable(g, nd, t)) continue;
+            const size_t pb = kiln_cpu_tactic_packed_bytes(g, nd, t);
+            float *pk = pb ? aligned_alloc(64, (pb + 63) / 64 * 64) : NULL;
+            if (pk) kiln_cpu_tactic_pack(g, nd, t, pk);
+            float *ws = aligned_alloc(64, kiln_cpu_tactic_workspace(g, nd, t, 1) + 64);
+            kiln_kernel_args a;
+            memset(&a, 0, sizeof a);
+            a.g = g, a.node = nd, a.batch = 1, a.out = out, a.in[0] = in, a.in[1] = g->values[nd->inputs[1]].data;
+            a.in[2] = g->values[nd->inputs[2]].data, a.workspace = ws;
+            kiln_cpu_tactic_run(t, &a, pk, pools[1]);
+            int bad = 0;
+            for (int i = 0; i < n && !bad; i++) {
+                const float ref = kiln_act_apply(&at.act, in[i]);
+                if (!(fabsf(out[i] - ref) <= 1e-6f * fabsf(ref) + 1e-30f)) {
+                    CHECK(0, "%s %s: x=%g got %.9g want %.9g", kind ? "sigmoid" : "swish",
+                          kiln_cpu_tactic_name(KILN_OP_CONV2D, t), in[i], out[i], ref);
+                    bad = 1;
+                }
+            }
+            tactic_runs++;
+            free(pk);
+            free(ws);
+        }
+        free(in);
+        free(out);
+    }
+    cases_run++;
+    kiln_graph_free(g);
+}
+
 int main(void)
 {
     for (int i = 1; i <= 3; i++) pools[i] = kiln_threadpool_create(i);
@@ -271,6 +346,16 @@ int main(void)
         { 4, 4, 40, 80, 3, 1, 1, 1, 40, 1, 1, 0, 1, 0, 0 },  /* depth multiplier 2: gemm only */
         { 1, 1, 64, 100, 1, 1, 1, 0, 1, 0, 1, 0, 1, 0, 0 },
         { 3, 3, 300, 20, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0 },  /* long reduction */
+        /* gemm blocking (gemm_variant.inc): K blocks (Cin > 192), several taps per K block (Cin 40), several tile
+         * groups (input > 1 MiB), uniform 14-row tiles (14-wide rows) and ones that wrap rows or hit padding */
+        { 20, 20, 500, 70, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0 },
+        { 14, 14, 40, 48, 3, 1, 1, 1, 1, 3, 1, 0, 2, 0, 0 },
+        { 7, 7, 200, 64, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 },
+        { 66, 66, 72, 33, 3, 1, 1, 1, 1, 2, 1, 0, 1, 0, 0 },
+        { 28, 28, 100, 40, 3, 1, 1, 1, 4, 1, 1, 0, 1, 3, 4 }, /* grouped, K blocks per group, pitches */
+        { 28, 28, 64, 96, 1, 2, 1, 0, 1, 3, 1, 0, 1, 0, 0 },  /* strided 1x1: rows not uniform across tiles */
+        { 14, 14, 16, 32, 1, 1, 1, 0, 1, 3, 1, 0, 1, 0, 0 },  /* swish epilogue (vector exp) */
+        { 10, 10, 8, 20, 3, 1, 1, 1, 1, 3, 1, 0, 1, 0, 0 },
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) conv_test(&convs[i]);
 
@@ -295,6 +380,12 @@ int main(void)
         for (int form = 0; form < 4; form++) binary_test(bin_ops[o], form, form == 3 && o == 1, 19, 2, o == 0 ? 1 : 0);
     binary_test(KILN_OP_MUL, 3, 0, 40, 3, 3);
     binary_test(KILN_OP_ADD, 0, 0, 64, 1, 2);
+    binary_test(KILN_OP_MUL, 0, 0, 37, 2, 3); /* swish epilogue */
+
+    se_test(7, 7, 40, 10, 1, 3, 0);
+    se_test(5, 6, 37, 9, 3, 3, 0);
+    se_test(4, 4, 96, 4, 2, 1, 0);
+    exp_test();
 
     for (int i = 1; i <= 3; i++) kiln_threadpool_free(pools[i]);
     printf("%d cases, %d tactic runs, %d failures\n", cases_run, tactic_runs, t_failures);

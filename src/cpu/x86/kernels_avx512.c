@@ -44,10 +44,11 @@
  * accumulators when it has to keep 14 row pointers in general registers: here two bases (rows 0 and 7) and three
  * stride multiples address all 14 rows, so the loop is 2 weight loads, 14 broadcasts and 28 FMAs per k with nothing
  * spilled. acc: 28 vectors (row-major 14 x 2), 64-byte aligned, updated in place; each accumulator is one FMA chain
- * in k order, so results equal the C kernel's bit for bit. pf: 128 bytes per k prefetched into L2 (the next K block's
- * weights while the first tile of a group runs, so their memory latency overlaps this block's FMAs). */
+ * in k order, so results equal the C kernel's bit for bit. pf: 128 bytes per k prefetched into L2 from pf, which advances
+ * pf_step floats per k (each tile of a group fetches its share of the next K block's weights, so their memory
+ * latency overlaps this block's FMAs). */
 static inline void avx512_uniform_14x32(float *acc, const float *a0, int64_t step_floats, const float *w, int64_t kc,
-                                        const float *pf)
+                                        const float *pf, int64_t pf_step)
 {
     const int64_t s1 = step_floats * 4, s3 = 3 * s1, s5 = 5 * s1;
     const char *pa0 = (const char *)a0, *pa7 = (const char *)a0 + 7 * s1;
@@ -133,7 +134,7 @@ static inline void avx512_uniform_14x32(float *acc, const float *a0, int64_t ste
         "add $4, %[a0]\n"
         "add $4, %[a7]\n"
         "add $128, %[w]\n"
-        "add $128, %[pf]\n"
+        "add %[pfs], %[pf]\n"
         "dec %[k]\n"
         "jnz 1b\n"
         "2:\n"
@@ -166,7 +167,7 @@ static inline void avx512_uniform_14x32(float *acc, const float *a0, int64_t ste
         "vmovaps %%zmm26, 1664(%[acc])\n"
         "vmovaps %%zmm27, 1728(%[acc])\n"
         : [a0] "+r"(pa0), [a7] "+r"(pa7), [w] "+r"(pw), [pf] "+r"(ppf), [k] "+r"(kc)
-        : [acc] "r"(acc), [s1] "r"(s1), [s3] "r"(s3), [s5] "r"(s5)
+        : [acc] "r"(acc), [s1] "r"(s1), [s3] "r"(s3), [s5] "r"(s5), [pfs] "r"(pf_step * 4)
         : "memory", "cc", "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", "zmm31");
 }
 #define UNIFORM_LOOP avx512_uniform_14x32
