@@ -51,7 +51,8 @@ kiln_status kk_convert_layout(kk_ctx *c, kk_layer *L, kk_convert_fn conv, const 
     kiln_status st = transpose(c, L, buf, in[0], to_nhwc, &x);
     if (st) return st;
     /* The layer's own node(s) get "<name>/nhwc..." names; the transpose back carries the layer's name. */
-    snprintf(L->node_name, sizeof L->node_name, "%s/nhwc", final_name);
+    if (snprintf(L->node_name, sizeof L->node_name, "%s/nhwc", final_name) >= (int)sizeof L->node_name)
+        return kiln_fail(KILN_ERR_UNSUPPORTED, "layer '%s': name too long", final_name);
     /* BatchNormalization and data_format layers read the last axis once the input is NHWC. */
     L->nhwc_wrapped = 1;
     st = conv(c, L, &x, 1, &y);
