@@ -64,14 +64,16 @@ static int binary_ok(const kiln_graph *g, const kiln_node *n)
     return kiln_value_numel(o) == C; /* activations: per sample; constants: in total */
 }
 
-/* Fused squeeze-excite with constant weights W1 [C,Cr], W2 [Cr,C] (biases present: the fusion always adds them). */
+/* Fused squeeze-excite with constant weights W1 [...,C,Cr], W2 [...,Cr,C] (Dense [C,Cr] or 1x1 conv [1,1,C,Cr] as
+ * the reference reads them: row-major C x Cr) and biases b1 [Cr], b2 [C]. */
 static int se_ok(const kiln_graph *g, const kiln_node *n)
 {
-    if (n->n_inputs != 5 || val(g, n, 0)->rank != 4 || val(g, n, 1)->rank != 2 || val(g, n, 3)->rank != 2) return 0;
+    if (n->n_inputs != 5 || val(g, n, 0)->rank != 4) return 0;
     for (int i = 1; i < 5; i++)
-        if (!is_const(g, n, i)) return 0;
-    const int64_t C = val(g, n, 0)->dims[3], Cr = val(g, n, 1)->dims[1];
-    return val(g, n, 1)->dims[0] == C && val(g, n, 3)->dims[0] == Cr && val(g, n, 3)->dims[1] == C &&
+        if (!is_const(g, n, i) || val(g, n, i)->rank < 1) return 0;
+    const kiln_value *w1 = val(g, n, 1), *w2 = val(g, n, 3);
+    const int64_t C = val(g, n, 0)->dims[3], Cr = w1->dims[w1->rank - 1];
+    return kiln_value_numel(w1) == C * Cr && kiln_value_numel(w2) == Cr * C && w2->dims[w2->rank - 1] == C &&
            kiln_value_numel(val(g, n, 2)) == Cr && kiln_value_numel(val(g, n, 4)) == C;
 }
 
@@ -193,11 +195,14 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
     int np = 4;
     switch (n->op) {
     case KILN_OP_CONV2D:
-        /* 14x32 unless the pixels fill 14-row tiles worse than 8-row ones (e.g. 7x7 = 49: 56 vs 56, 10x10: 112 vs 104) */
+        /* 14x32 unless the pixels fill 14-row tiles worse than 8-row ones (e.g. 10x10: 112 vs 104 rows) */
         if (dw_ok(g, n)) pref = conv_dw;
         else {
+            /* and not for stems (3 channels a tap: its tiles never take the uniform assembly loop, and the C loop
+             * with 14 row pointers spills) */
             const int64_t m = gemm_rows(g, n, batch_max);
-            pref = (m + 13) / 14 * 14 > (m + 7) / 8 * 8 + m / 8 ? conv_gemm_small : conv_gemm;
+            const int stem = val(g, n, 1)->dims[2] < 16 && val(g, n, 1)->dims[0] * val(g, n, 1)->dims[1] > 1;
+            pref = stem || (m + 13) / 14 * 14 > (m + 7) / 8 * 8 + m / 8 ? conv_gemm_small : conv_gemm;
         }
         break;
     case KILN_OP_DENSE: pref = gemm_rows(g, n, batch_max) < 4 ? dense_gemv : dense_big; break;

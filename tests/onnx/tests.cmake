@@ -18,7 +18,7 @@ if(KILN_PYTHON3)
   add_test(NAME onnx.node COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/node_tests.py
            --kiln $<TARGET_FILE:kiln_cli>)
   add_test(NAME onnx.tf2onnx COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/tf2onnx_check.py
-           --kiln $<TARGET_FILE:kiln_cli>)
+           --kiln $<TARGET_FILE:kiln_cli> --opt-corpus $<TARGET_FILE:opt_corpus>)
 else()
   add_test(NAME onnx.node COMMAND sh -c "echo 'onnx.node: python3 not found'; exit 77")
   add_test(NAME onnx.tf2onnx COMMAND sh -c "echo 'onnx.tf2onnx: python3 not found'; exit 77")

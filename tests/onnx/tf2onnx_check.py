@@ -115,6 +115,8 @@ def main():
     ap.add_argument("--kiln", default=os.environ.get("KILN", "build/kiln"))
     ap.add_argument("--cache")
     ap.add_argument("--only")
+    ap.add_argument("--opt-corpus", help="tests/opt's opt_corpus binary: also check that every optimizer pass alone "
+                    "switched off leaves the ONNX models' outputs within 1e-5 of --no-fusion (issue 5)")
     ap.add_argument("--all", action="store_true", help="every model, efficientnet_b0 also with --inputs-as-nchw")
     args = ap.parse_args()
     try:
@@ -163,6 +165,14 @@ def main():
                 ok, info = False, str(e)
             passed, failed = passed + ok, failed + (not ok)
             print(f"{tag:22s} {'PASS' if ok else 'FAIL'}  {info}  ({time.time() - t0:.1f} s)", flush=True)
+    if args.opt_corpus:
+        names = [f"{name}.onnx" for name, _ in models]
+        r = subprocess.run([args.opt_corpus, d] + names, capture_output=True, text=True, timeout=1800)
+        ok = r.returncode == 0
+        print(r.stdout.rstrip() + ("\n" + r.stderr.rstrip() if r.stderr.strip() else ""))
+        print(f"{'optimizer passes':22s} {'PASS' if ok else 'FAIL'}  each pass alone off vs --no-fusion on "
+              f"{len(names)} ONNX models", flush=True)
+        passed, failed = passed + ok, failed + (not ok)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

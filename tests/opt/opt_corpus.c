@@ -167,15 +167,22 @@ static void structure(const kiln_network *net, const kiln_engine *e)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: opt_corpus CORPUS_DIR NAME...\n");
+        fprintf(stderr, "usage: opt_corpus CORPUS_DIR NAME|NAME.onnx...\n");
         return 2;
     }
     const int batch = 2;
     for (int a = 2; a < argc; a++) {
         model = argv[a];
         char path[4096], xpath[4096];
-        snprintf(path, sizeof path, "%s/%s.h5", argv[1], model);
-        snprintf(xpath, sizeof xpath, "%s/%s.x.npy", argv[1], model);
+        size_t len = strlen(model);
+        if (len > 5 && !strcmp(model + len - 5, ".onnx")) {
+            /* an ONNX model of tests/onnx/tf2onnx_check.py's folder: its input in kiln's order is <stem>.kiln_x.npy */
+            snprintf(path, sizeof path, "%s/%s", argv[1], model);
+            snprintf(xpath, sizeof xpath, "%s/%.*s.kiln_x.npy", argv[1], (int)(len - 5), model);
+        } else {
+            snprintf(path, sizeof path, "%s/%s.h5", argv[1], model);
+            snprintf(xpath, sizeof xpath, "%s/%s.x.npy", argv[1], model);
+        }
         kiln_network *net = NULL;
         float *x = NULL;
         int rank;

@@ -84,6 +84,8 @@ static void check_node(const kiln_graph *g, int batch, const float *bound_or_nul
     a.g = g, a.node = n, a.batch = batch, a.out = ref;
     for (int j = 0; j < n->n_inputs; j++) a.in[j] = in[j];
     a.in_pitch[0] = in_pitch, a.out_pitch = out_pitch;
+    const size_t ref_ws = kiln_ref_workspace_bytes(g, n, batch);
+    a.workspace = ref_ws ? malloc(ref_ws) : NULL; /* squeeze-excite keeps its intermediates there */
     kiln_ref_kernel((kiln_op)n->op)(&a);
     /* Error bound of a reduction: the same kernel on |x| and |w| (bias, residual too) gives sum |terms|. */
     float *bound = NULL;
@@ -117,6 +119,7 @@ static void check_node(const kiln_graph *g, int batch, const float *bound_or_nul
     }
     cases_run++;
     CHECK(tried > 0, "%s: no optimized tactic supports it", what);
+    free(a.workspace);
     free(ref);
     free(bound);
     for (int j = 0; j < n->n_inputs; j++) free(owned[j]);
@@ -241,21 +244,23 @@ static void binary_test(kiln_op op, int form, int swap, int C, int batch, int ac
 }
 
 /* Fused squeeze-excite [N,H,W,C] with W1 [C,Cr], W2 [Cr,C]; act on the reduce layer, act2 on the expand layer. */
-static void se_test(int H, int W, int C, int Cr, int batch, int act, int in_place_pitch)
+static void se_test(int H, int W, int C, int Cr, int batch, int act, int conv_weights)
 {
-    (void)in_place_pitch;
     kiln_graph *g = kiln_graph_new();
-    int64_t xd[4] = { 1, H, W, C }, w1d[2] = { C, Cr }, b1d[1] = { Cr }, w2d[2] = { Cr, C }, b2d[1] = { C };
+    int64_t xd[4] = { 1, H, W, C }, b1d[1] = { Cr }, b2d[1] = { C };
+    int64_t w1d[4] = { 1, 1, C, Cr }, w2d[4] = { 1, 1, Cr, C }; /* 1x1 conv weights, or Dense [C,Cr] / [Cr,C] */
+    const int wr = conv_weights ? 4 : 2;
     int x = kiln_graph_add_input(g, "x", 4, xd);
-    int ins[5] = { x, t_const(g, "w1", 2, w1d, -1, 1), t_const(g, "b1", 1, b1d, -1, 1), t_const(g, "w2", 2, w2d, -1, 1),
-                   t_const(g, "b2", 1, b2d, -1, 1) };
+    int ins[5] = { x, t_const(g, "w1", wr, w1d + 4 - wr, -1, 1), t_const(g, "b1", 1, b1d, -1, 1),
+                   t_const(g, "w2", wr, w2d + 4 - wr, -1, 1), t_const(g, "b2", 1, b2d, -1, 1) };
     kiln_attrs at;
     kiln_attrs_init(&at);
     at.act = act_of(act);
     at.act2 = kiln_act_make(KILN_ACT_SIGMOID, 0, 0, 0);
     int y = kiln_graph_add_node(g, KILN_OP_SQUEEZE_EXCITE, "se", ins, 5, &at);
     char what[120];
-    snprintf(what, sizeof what, "squeeze_excite H%d W%d C%d Cr%d N%d act%d", H, W, C, Cr, batch, act);
+    snprintf(what, sizeof what, "squeeze_excite H%d W%d C%d Cr%d N%d act%d convw%d", H, W, C, Cr, batch, act,
+             conv_weights);
     CHECK(y >= 0, "%s: graph: %s", what, kiln_last_error());
     /* FMA in the dense layers vs the reference's multiply-add: a few ulps through the sigmoid */
     if (y >= 0) check_node(g, batch, NULL, 2e-5f, 0, 0, what);
@@ -384,7 +389,8 @@ int main(void)
 
     se_test(7, 7, 40, 10, 1, 3, 0);
     se_test(5, 6, 37, 9, 3, 3, 0);
-    se_test(4, 4, 96, 4, 2, 1, 0);
+    se_test(4, 4, 96, 4, 2, 1, 1);
+    se_test(6, 6, 24, 6, 1, 3, 1);
     exp_test();
 
     for (int i = 1; i <= 3; i++) kiln_threadpool_free(pools[i]);

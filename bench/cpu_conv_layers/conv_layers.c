@@ -1,0 +1,136 @@
+/* Per-layer GEMM efficiency: every usable optimized conv tactic on one convolution shape (NHWC, batch 1, ReLU,
+ * "same" padding), best of 15 interleaved runs, in GFLOP/s and as a fraction of one core's measured FMA peak
+ * (AVX-512: 20 independent vfmadd231ps chains). Weights (up to 9.4 MiB for ResNet50's 3x3x512x512) are re-read every
+ * run, so large layers include their memory traffic, as in a real inference.
+ *
+ *   cmake --build build --target kiln_static    # libkiln.a
+ *   gcc -O2 -std=gnu11 -Isrc -Iinclude -Itests/unit bench/cpu_conv_layers/conv_layers.c build/libkiln.a \
+ *       $(pkg-config --libs hdf5 libcjson libturbojpeg libpng zlib) -lpthread -lm -o /tmp/conv_layers
+ *   /tmp/conv_layers                 # the ResNet50 shapes below
+ *   /tmp/conv_layers H W Cin Cout K S [threads]
+ */
+#include <time.h>
+
+#include "cpu/cpu_features.h"
+#include "cpu/tactics.h"
+#include "runtime/threadpool.h"
+#include "test_engine_util.h"
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
+}
+
+/* GFLOP/s of 20 independent FMA chains on one core (0 where the CPU has no AVX-512). */
+static double fma_peak(void)
+{
+#if defined(__x86_64__)
+    if (kiln_cpu_isa() < KILN_ISA_AVX512) return 0;
+    long n = 20000000;
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        long it = n;
+        const double t0 = now_ms();
+        __asm__ volatile("vxorps %%xmm0, %%xmm0, %%xmm0\n"
+                         "1:\n"
+                         ".irp r,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20\n"
+                         "vfmadd231ps %%zmm0, %%zmm0, %%zmm\\r\n"
+                         ".endr\n"
+                         "dec %0\n"
+                         "jnz 1b\n"
+                         : "+r"(it)::"memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+                           "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+        const double dt = now_ms() - t0;
+        if (dt < best) best = dt;
+    }
+    return (double)n * 20 * 32 / best / 1e6;
+#else
+    return 0;
+#endif
+}
+
+static void run_shape(int H, int W, int Cin, int Cout, int K, int S, kiln_threadpool *pool, double peak)
+{
+    kiln_graph *g = kiln_graph_new();
+    int64_t xd[4] = { 1, H, W, Cin }, wd[4] = { K, K, Cin, Cout }, bd[1] = { Cout };
+    int x = kiln_graph_add_input(g, "x", 4, xd);
+    int ins[3] = { x, t_const(g, "w", 4, wd, -1, 1), t_const(g, "b", 1, bd, -1, 1) };
+    kiln_attrs at;
+    kiln_attrs_init(&at);
+    at.kernel[0] = at.kernel[1] = K;
+    at.stride[0] = at.stride[1] = S;
+    at.pads[0] = at.pads[1] = at.pads[2] = at.pads[3] = K / 2;
+    at.act = kiln_act_relu();
+    int y = kiln_graph_add_node(g, KILN_OP_CONV2D, "conv", ins, 3, &at);
+    if (y < 0) {
+        fprintf(stderr, "conv_layers: %s\n", kiln_last_error());
+        exit(1);
+    }
+    const kiln_node *n = &g->nodes[g->n_nodes - 1];
+    const int64_t out_n = kiln_value_numel(&g->values[y]);
+    const double flop = 2.0 * (double)out_n * K * K * Cin;
+    float *in = malloc(sizeof(float) * (size_t)H * W * Cin), *out = malloc(sizeof(float) * (size_t)out_n);
+    for (int64_t i = 0; i < (int64_t)H * W * Cin; i++) in[i] = (float)(i % 7) * 0.1f;
+    int cnt;
+    kiln_cpu_tactics(KILN_OP_CONV2D, &cnt);
+    void *packed[64] = { 0 }, *ws[64] = { 0 };
+    double best[64];
+    for (int t = 1; t < cnt && t < 64; t++) {
+        best[t] = 1e30;
+        if (!kiln_cpu_tactic_usable(g, n, t) || strstr(kiln_cpu_tactic_name(KILN_OP_CONV2D, t), "generic")) continue;
+        const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, t);
+        if (pb) kiln_cpu_tactic_pack(g, n, t, packed[t] = aligned_alloc(64, (pb + 63) / 64 * 64));
+        ws[t] = aligned_alloc(64, (kiln_cpu_tactic_workspace(g, n, t, 1) + 127) / 64 * 64);
+    }
+    for (int rep = 0; rep < 15; rep++)
+        for (int t = 1; t < cnt && t < 64; t++) {
+            if (!ws[t]) continue;
+            kiln_kernel_args a;
+            memset(&a, 0, sizeof a);
+            a.g = g, a.node = n, a.batch = 1, a.out = out, a.in[0] = in, a.workspace = ws[t];
+            a.in[1] = g->values[n->inputs[1]].data, a.in[2] = g->values[n->inputs[2]].data;
+            const double t0 = now_ms();
+            kiln_cpu_tactic_run(t, &a, packed[t], pool);
+            const double dt = now_ms() - t0;
+            if (dt < best[t]) best[t] = dt;
+        }
+    for (int t = 1; t < cnt && t < 64; t++) {
+        if (!ws[t]) continue;
+        const double gf = flop / best[t] / 1e6;
+        printf("%3dx%-3d %4d->%-4d %dx%d/%d  %-24s %8.3f ms %7.1f GFLOP/s", H, W, Cin, Cout, K, K, S,
+               kiln_cpu_tactic_name(KILN_OP_CONV2D, t), best[t], gf);
+        if (peak > 0) printf("  %3.0f%% of peak", 100.0 * gf / peak);
+        printf("\n");
+        free(packed[t]);
+        free(ws[t]);
+    }
+    free(in);
+    free(out);
+    kiln_graph_free(g);
+}
+
+int main(int argc, char **argv)
+{
+    (void)t_failures; /* test_engine_util.h's counter: unused here */
+    const int threads = argc > 7 ? atoi(argv[7]) : 1;
+    kiln_threadpool *pool = kiln_threadpool_create(threads);
+    const double peak = fma_peak() * threads;
+    printf("CPU level %s, %d thread(s), FMA peak %.1f GFLOP/s\n", kiln_isa_name(kiln_cpu_isa()), threads, peak);
+    if (argc >= 7) {
+        run_shape(atoi(argv[1]), atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), pool, peak);
+    } else {
+        static const int shapes[][6] = { /* ResNet50's convolutions at 224x224 (H W Cin Cout K S) */
+            { 224, 224, 3, 64, 7, 2 }, { 56, 56, 64, 64, 1, 1 },   { 56, 56, 64, 64, 3, 1 },
+            { 56, 56, 64, 256, 1, 1 }, { 56, 56, 256, 64, 1, 1 },  { 28, 28, 128, 128, 3, 1 },
+            { 28, 28, 512, 128, 1, 1 }, { 14, 14, 256, 256, 3, 1 }, { 14, 14, 1024, 256, 1, 1 },
+            { 14, 14, 256, 1024, 1, 1 }, { 7, 7, 512, 512, 3, 1 },  { 7, 7, 2048, 512, 1, 1 },
+            { 7, 7, 512, 2048, 1, 1 },
+        };
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            run_shape(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4], shapes[i][5], pool, peak);
+    }
+    kiln_threadpool_free(pool);
+    return 0;
+}
