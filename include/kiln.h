@@ -192,6 +192,16 @@ kiln_status kiln_context_bind_input(kiln_context *ctx, int index, const float *d
 kiln_status kiln_context_bind_output(kiln_context *ctx, int index, float *data);
 /* Run the engine on `batch` samples (within the engine's batch range) using the bound buffers. */
 kiln_status kiln_context_run(kiln_context *ctx, int batch);
+/* trtexec's split of one run (kiln bench). On a GPU engine: CUDA events on the context's stream around the
+ * host->device copies, the compute (the CUDA graph) and the device->host copies, and the host time to enqueue them;
+ * on_gpu = 1. On a CPU engine there are no copies: enqueue_ms = compute_ms = the host wall time of the run, on_gpu = 0.
+ * Latency as trtexec defines it = h2d_ms + compute_ms + d2h_ms. */
+typedef struct {
+    int on_gpu;
+    double enqueue_ms, h2d_ms, compute_ms, d2h_ms;
+} kiln_run_timing;
+/* kiln_context_run, timed into *timing (owned by the caller). */
+kiln_status kiln_context_run_timed(kiln_context *ctx, int batch, kiln_run_timing *timing);
 
 /* ---- layers: profiling and per-layer inspection ------------------------------------------------------------------ */
 

@@ -137,6 +137,7 @@ struct Ctx {
     std::vector<float *> in_host, out_host;   // pinned host staging
     std::vector<cudaGraphExec_t> graphs;      // per batch (index = batch), null until captured
     bool no_graph = false;                    // KILN_CUDA_NO_GRAPH=1: launch layer by layer (debugging)
+    cudaEvent_t tev[4] = {nullptr, nullptr, nullptr, nullptr}; // run_timed: before H2D, compute, D2H, after D2H
 };
 
 const kiln_value &V(const Ctx &c, int id) { return c.g->values[id]; }
@@ -860,6 +861,8 @@ void destroy(Ctx *c)
         if (s.cd) cudnnDestroyConvolutionDescriptor(s.cd);
         if (s.ad) cudnnDestroyActivationDescriptor(s.ad);
     }
+    for (cudaEvent_t ev : c->tev)
+        if (ev) cudaEventDestroy(ev);
     for (void *p : c->allocs) cudaFree(p);
     for (void *p : c->pinned) cudaFreeHost(p);
     if (c->blas) cublasDestroy(c->blas);
@@ -1001,6 +1004,35 @@ int api_context_run(void *state, const float *const *inputs, float *const *outpu
     return 0;
 }
 
+// One run with trtexec's split: events around H2D, the graph launch and D2H on c->stream; the host clock around the
+// enqueue (staging memcpy of the inputs + the three launches, before waiting).
+int api_context_run_timed(void *state, const float *const *inputs, float *const *outputs, int N, float ms[4], char *ebuf,
+                          size_t ecap)
+{
+    Err err{ebuf, ecap};
+    Ctx *c = (Ctx *)state;
+    if (N < 1 || N > c->bmax) return err.fail("batch %d outside 1..%d", N, c->bmax);
+    for (cudaEvent_t &ev : c->tev)
+        if (!ev) CU(cudaEventCreate(&ev), "timing event");
+    if (!c->no_graph && !c->graphs[N] && capture(*c, N, err)) return 1; // first use of this batch: not timed
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    CU(cudaEventRecord(c->tev[0], c->stream), "timing event");
+    if (h2d(*c, inputs, N, err)) return 1;
+    CU(cudaEventRecord(c->tev[1], c->stream), "timing event");
+    if (launch(*c, N, err)) return 1;
+    CU(cudaEventRecord(c->tev[2], c->stream), "timing event");
+    if (d2h(*c, N, err)) return 1;
+    CU(cudaEventRecord(c->tev[3], c->stream), "timing event");
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    CU(cudaEventSynchronize(c->tev[3]), "run");
+    for (int i = 0; i < 3; i++) CU(cudaEventElapsedTime(&ms[i], c->tev[i], c->tev[i + 1]), "timing event");
+    ms[3] = (float)((b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) * 1e-6);
+    for (int i = 0; i < c->g->n_outputs; i++)
+        memcpy(outputs[i], c->out_host[i], sizeof(float) * (size_t)numel1(&V(*c, c->g->outputs[i])) * N);
+    return 0;
+}
+
 int api_context_bench(void *state, int N, int iters, kiln_cuda_timing *t, char *ebuf, size_t ecap)
 {
     Err err{ebuf, ecap};
@@ -1091,7 +1123,8 @@ int api_context_bench(void *state, int N, int iters, kiln_cuda_timing *t, char *
 void api_context_free(void *state) { destroy((Ctx *)state); }
 
 const kiln_cuda_backend_api table = {KILN_CUDA_ABI,      api_probe,         api_choose_tactics, api_context_create,
-                                     api_context_run,    api_context_bench, api_context_free};
+                                     api_context_run,    api_context_bench, api_context_free,
+                                     api_context_run_timed};
 
 }  // namespace
 

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define KILN_CUDA_ABI 1
+#define KILN_CUDA_ABI 2 /* 2: context_run_timed */
 /* Engine target of a CUDA engine: KILN_TARGET_CUDA_BASE + SM version (90 for H100, sm_90). */
 #define KILN_TARGET_CUDA_BASE 0x1000u
 #define KILN_TARGET_IS_CUDA(t) ((t) >= KILN_TARGET_CUDA_BASE && (t) < KILN_TARGET_CUDA_BASE + 0x1000u)
@@ -48,6 +48,12 @@ typedef struct kiln_cuda_backend_api_s {
      * and the host cost of enqueuing one run. */
     int (*context_bench)(void *state, int batch, int iters, kiln_cuda_timing *t, char *err, size_t err_cap);
     void (*context_free)(void *state);
+    /* context_run with trtexec's per-run split (kiln bench --device cuda): CUDA events on the context's stream
+     * around the H2D copies, the compute (the CUDA graph launch) and the D2H copies give ms[0] = H2D, ms[1] = GPU
+     * compute, ms[2] = D2H; ms[3] = enqueue, the host time to stage the inputs and launch all three (until the
+     * last launch returns, before waiting). Events are created on the first call and kept; no other allocation. */
+    int (*context_run_timed)(void *state, const float *const *inputs, float *const *outputs, int batch, float ms[4],
+                             char *err, size_t err_cap);
 } kiln_cuda_backend_api;
 
 /* Exported by libkiln_cuda.so. */

@@ -128,6 +128,17 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
 
     if (c->gpu) {
         char err[1024] = "";
+        if (c->timing) { /* kiln_context_run_timed */
+            float ms[4] = {0, 0, 0, 0};
+            if (c->gpu_api->context_run_timed(c->gpu, c->bound_inputs, c->bound_outputs, batch, ms, err, sizeof err))
+                return kiln_fail(KILN_ERR_INTERNAL, "CUDA run: %s", err);
+            c->timing->on_gpu = 1;
+            c->timing->h2d_ms = ms[0];
+            c->timing->compute_ms = ms[1];
+            c->timing->d2h_ms = ms[2];
+            c->timing->enqueue_ms = ms[3];
+            return KILN_OK;
+        }
         if (c->gpu_api->context_run(c->gpu, c->bound_inputs, c->bound_outputs, batch, err, sizeof err))
             return kiln_fail(KILN_ERR_INTERNAL, "CUDA run: %s", err);
         return KILN_OK;
@@ -168,4 +179,20 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
             memcpy(c->bound_outputs[i], c->value_ptr[g->outputs[i]],
                    (size_t)kiln_value_numel(&g->values[g->outputs[i]]) * (size_t)batch * sizeof(float));
     return KILN_OK;
+}
+
+kiln_status kiln_context_run_timed(kiln_context *c, int batch, kiln_run_timing *timing)
+{
+    if (!c || !timing) return kiln_context_run(c, batch); /* reports the missing context */
+    memset(timing, 0, sizeof *timing);
+    if (c->gpu) {
+        c->timing = timing;
+        kiln_status st = kiln_context_run(c, batch);
+        c->timing = NULL;
+        return st;
+    }
+    double t0 = kiln_layer_clock_ms();
+    kiln_status st = kiln_context_run(c, batch);
+    timing->compute_ms = timing->enqueue_ms = kiln_layer_clock_ms() - t0;
+    return st;
 }

@@ -65,6 +65,7 @@ struct kiln_context {
     const struct kiln_cuda_backend_api_s *gpu_api; /* the loaded backend's table when gpu is set */
     kiln_layer_callback layer_cb; /* kiln_context_set_layer_callback (layers.c); NULL = off */
     void *layer_user;
+    kiln_run_timing *timing;  /* set only during kiln_context_run_timed on a GPU engine (borrowed), else NULL */
 };
 
 /* Target of the machine running this code. */

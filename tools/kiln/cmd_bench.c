@@ -3,7 +3,10 @@
  * Warm-up for --warmUp ms, then timed runs until both --iterations runs and --duration seconds are done (trtexec's
  * rule). Latency = wall time of one kiln_context_run (CLOCK_MONOTONIC). Per-layer times come from the layer callback
  * (kiln_context_set_layer_callback), during the timed runs or, with --separateProfileRun, in runs of their own so the
- * timed runs read no per-layer clock. JSON shapes: docs/BENCH.md. */
+ * timed runs read no per-layer clock. JSON shapes: docs/BENCH.md.
+ *
+ * On a GPU engine every run goes through kiln_context_run_timed: CUDA events split it into H2D, GPU compute and
+ * D2H, the host clock gives the enqueue time, and latency = H2D + compute + D2H (trtexec's definition). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
@@ -21,7 +24,7 @@ static const char help[] =
     "                  [--warmUp MS] [--avgRuns N] [--percentile P,P,...] [--threads N] [--seed N]\n"
     "                  [--dumpProfile] [--separateProfileRun] [--exportProfile F.json] [--exportTimes F.json]\n"
     "                  [--exportOutput F.json] [--exportLayerInfo F.json] [--trace F.json] [--report F.html]\n"
-    "                  [--json] [--quiet] [--verbose]\n"
+    "                  [--device cpu|cuda] [--fp16] [--json] [--quiet] [--verbose]\n"
     "\n"
     "Time the engine like trtexec: warm up, run until both --iterations runs and --duration seconds are done, then\n"
     "print '=== Performance summary ===' (throughput, latency min/max/mean/median/percentiles, total host walltime),\n"
@@ -37,6 +40,9 @@ static const char help[] =
     "  --avgRuns N            with --verbose, print the average of every N consecutive runs (default 10)\n"
     "  --percentile P,...     latency percentiles to report (default 90,95,99); sorted[N-1-floor((1-P/100)N)]\n"
     "  --threads N            worker threads when building a model in memory (default 1)\n"
+    "  --device cpu|cuda      where a model built in memory runs (default cpu); with an engine file, a check that the\n"
+    "                         engine was built for it (kiln build --device cuda)\n"
+    "  --fp16                 a model built in memory for --device cuda uses FP16 storage and Tensor Core math\n"
     "  --seed N               seed of the random inputs (default 1)\n"
     "  --dumpProfile          per-layer table: Layer | Time (ms) | Avg. Time (ms) | Median Time (ms) | Time %\n"
     "  --separateProfileRun   profile in separate runs so the timed runs carry no per-layer clock reads\n"
@@ -53,7 +59,8 @@ static const char help[] =
     "\n"
     "Profiling (--dumpProfile, --exportProfile, --trace, --report) turns on the per-layer clock; add\n"
     "--separateProfileRun to keep it out of the timed runs. GPU lines (Enqueue, H2D, GPU Compute, D2H) appear when\n"
-    "the engine runs on a GPU backend.\n";
+    "the engine runs on a GPU backend: there latency = H2D + GPU compute + D2H (CUDA events on the\n"
+    "context's stream), Enqueue Time is the host time to launch them, and --exportTimes fills h2dMs/computeMs/d2hMs.\n";
 
 typedef struct {
     const char *model;
@@ -64,8 +71,16 @@ typedef struct {
     int n_percentiles;
     double percentiles[BENCH_MAX_PERCENTILES];
     int dump_profile, separate_profile, json, quiet, verbose;
+    int device, fp16; /* KILN_DEVICE_* (-1: not given), --fp16 */
     const char *export_profile, *export_times, *export_output, *export_layer_info, *trace, *report;
 } bench_options;
+
+/* Per-run GPU split (kiln_context_run_timed), one entry per timed run; on == 0 on a CPU engine. */
+typedef struct {
+    int on;
+    double *enq, *h2d, *comp, *d2h;
+    stats_summary s_enq, s_h2d, s_comp, s_d2h;
+} gpu_times;
 
 /* ---- per-layer collection through the layer callback ---- */
 
@@ -184,6 +199,22 @@ static void print_stat_line(FILE *f, const char *title, const stats_summary *s, 
     fprintf(f, "\n");
 }
 
+/* One trtexec line (min/max/mean/median/percentiles) of n samples; fills *s. Returns -1 when out of memory. */
+static int print_series(FILE *f, const char *title, const double *x, size_t n, const bench_result *r, stats_summary *s)
+{
+    double *sorted = malloc(sizeof(double) * (n ? n : 1));
+    if (!sorted || stats_summarize(x, n, s, sorted) != 0) return free(sorted), -1;
+    if (f) {
+        fprintf(f, "%s: min = %.5g ms, max = %.5g ms, mean = %.5g ms, median = %.5g ms", title, s->min, s->max, s->mean,
+                s->median);
+        for (int i = 0; i < r->n_percentiles; i++)
+            fprintf(f, ", percentile(%g%%) = %.5g ms", r->percentile[i], stats_percentile_sorted(sorted, n, r->percentile[i]));
+        fprintf(f, "\n");
+    }
+    free(sorted);
+    return 0;
+}
+
 static size_t name_width(const bench_result *r)
 {
     size_t w = 5;
@@ -224,13 +255,22 @@ static int write_profile_json(const char *path, const bench_result *r)
 }
 
 /* trtexec's --exportTimes records. On the CPU there are no transfers: H2D and D2H are empty spans at the start and
- * the end of the run, and compute = enqueue = the whole run. */
-static int write_times_json(const char *path, const bench_result *r)
+ * the end of the run, and compute = enqueue = the whole run. On a GPU the spans follow each other from the host start
+ * of the run (the events give durations, not a shared clock): H2D, then compute, then D2H; enqueue from the start. */
+static int write_times_json(const char *path, const bench_result *r, const gpu_times *gt)
 {
     FILE *f = fopen(path, "w");
     if (!f) return cli_fail("%s: cannot write: %s", path, strerror(errno)), -1;
     fprintf(f, "[");
-    for (size_t i = 0; i < r->runs; i++) {
+    for (size_t i = 0; i < r->runs && gt->on; i++) {
+        double s = r->start_ms[i], h = s + gt->h2d[i], c = h + gt->comp[i], d = c + gt->d2h[i];
+        fprintf(f,
+                "%s\n  {\"startEnqMs\": %.6f, \"endEnqMs\": %.6f, \"startH2dMs\": %.6f, \"endH2dMs\": %.6f, "
+                "\"startComputeMs\": %.6f, \"endComputeMs\": %.6f, \"startD2hMs\": %.6f, \"endD2hMs\": %.6f, "
+                "\"h2dMs\": %.6f, \"computeMs\": %.6f, \"d2hMs\": %.6f, \"latencyMs\": %.6f}",
+                i ? "," : "", s, s + gt->enq[i], s, h, h, c, c, d, gt->h2d[i], gt->comp[i], gt->d2h[i], r->latency_ms[i]);
+    }
+    for (size_t i = 0; i < r->runs && !gt->on; i++) {
         double s = r->start_ms[i], e = s + r->latency_ms[i];
         fprintf(f,
                 "%s\n  {\"startEnqMs\": %.6f, \"endEnqMs\": %.6f, \"startH2dMs\": %.6f, \"endH2dMs\": %.6f, "
@@ -252,7 +292,7 @@ static int write_layer_info(const char *path, const kiln_engine *e)
     return bad ? (cli_fail("%s: write error", path), -1) : 0;
 }
 
-static void print_json(const bench_result *r)
+static void print_json(const bench_result *r, const gpu_times *gt)
 {
     FILE *f = stdout;
     const stats_summary *s = &r->latency;
@@ -268,7 +308,17 @@ static void print_json(const bench_result *r)
            "\"cov\": %.9g, \"ci95\": [%.9g, %.9g], \"percentiles\": {",
            s->min, s->max, s->mean, s->median, s->stddev, s->cov, s->mean - s->ci95, s->mean + s->ci95);
     for (int i = 0; i < r->n_percentiles; i++) printf("%s\"%g\": %.9g", i ? ", " : "", r->percentile[i], r->percentile_ms[i]);
-    printf("}},\n  \"unstable\": %s,\n  \"profile\": ", s->cov > 0.01 ? "true" : "false");
+    printf("}},\n");
+    if (gt->on) {
+        const char *names[4] = {"enqueueMs", "h2dMs", "gpuComputeMs", "d2hMs"};
+        const stats_summary *g[4] = {&gt->s_enq, &gt->s_h2d, &gt->s_comp, &gt->s_d2h};
+        printf("  \"gpu\": {");
+        for (int i = 0; i < 4; i++)
+            printf("%s\"%s\": {\"min\": %.9g, \"max\": %.9g, \"mean\": %.9g, \"median\": %.9g, \"cov\": %.9g}",
+                   i ? ", " : "", names[i], g[i]->min, g[i]->max, g[i]->mean, g[i]->median, g[i]->cov);
+        printf(", \"totalGpuComputeS\": %.9g},\n", gt->s_comp.sum * 1e-3);
+    }
+    printf("  \"unstable\": %s,\n  \"profile\": ", (gt->on ? gt->s_comp.cov : s->cov) > 0.01 ? "true" : "false");
     if (!r->n_layers) {
         printf("null\n}\n");
         return;
@@ -324,7 +374,7 @@ static int summarize_profile(bench_result *r, const kiln_engine *e, const profil
 
 /* Timed loop: runs until both min_runs and min_ms are reached. Appends to latency/start (grown as needed). */
 static int timed_runs(kiln_context *ctx, int batch, long min_runs, double min_ms, double origin, double **lat,
-                      double **start, size_t *n, profile_sink *sink)
+                      double **start, size_t *n, profile_sink *sink, gpu_times *gt)
 {
     size_t cap = 0;
     *n = 0;
@@ -339,12 +389,26 @@ static int timed_runs(kiln_context *ctx, int batch, long min_runs, double min_ms
             double *b = start ? realloc(*start, sizeof(double) * cap) : NULL;
             if (start && !b) return cli_fail("out of memory"), -1;
             if (start) *start = b;
+            double **g[4] = {gt ? &gt->enq : NULL, gt ? &gt->h2d : NULL, gt ? &gt->comp : NULL, gt ? &gt->d2h : NULL};
+            for (int k = 0; gt && gt->on && k < 4; k++) {
+                double *c = realloc(*g[k], sizeof(double) * cap);
+                if (!c) return cli_fail("out of memory"), -1;
+                *g[k] = c;
+            }
         }
+        kiln_run_timing tm;
         double t0 = now_ms();
-        kiln_status st = kiln_context_run(ctx, batch);
+        kiln_status st = gt && gt->on ? kiln_context_run_timed(ctx, batch, &tm) : kiln_context_run(ctx, batch);
         double t1 = now_ms();
         if (st != KILN_OK) return cli_fail_library(st), -1;
         if (lat) (*lat)[*n] = t1 - t0;
+        if (gt && gt->on) {
+            gt->enq[*n] = tm.enqueue_ms;
+            gt->h2d[*n] = tm.h2d_ms;
+            gt->comp[*n] = tm.compute_ms;
+            gt->d2h[*n] = tm.d2h_ms;
+            if (lat) (*lat)[*n] = tm.h2d_ms + tm.compute_ms + tm.d2h_ms; /* trtexec's latency on a GPU */
+        }
         if (start) (*start)[*n] = t0 - origin;
         if (sink) sink->run++;
         if (sink && sink->failed) return cli_fail("out of memory for the profile"), -1;
@@ -362,6 +426,8 @@ static int bench(const bench_options *o)
     int n_in = 0, n_out = 0;
     bench_result r;
     profile_sink sink;
+    gpu_times gt;
+    memset(&gt, 0, sizeof gt);
     memset(&r, 0, sizeof r);
     memset(&sink, 0, sizeof sink);
 
@@ -372,6 +438,8 @@ static int bench(const bench_options *o)
     kiln_build_options_init(&opt);
     opt.threads = (int)o->threads;
     opt.batch_min = opt.batch_max = batch ? batch : 1;
+    if (o->device == KILN_DEVICE_CUDA) opt.device = KILN_DEVICE_CUDA;
+    if (o->fp16) opt.precision = KILN_PRECISION_FP16;
     if ((rc = cli_open_engine(o->model, &opt, &engine)) != CLI_OK) return rc;
     n_in = kiln_engine_num_inputs(engine);
     n_out = kiln_engine_num_outputs(engine);
@@ -442,15 +510,23 @@ static int bench(const bench_options *o)
         }
     }
 
-    /* warm-up (at least one run: it also faults in the arena and the weights) */
+    /* warm-up (at least one run: it also faults in the arena and the weights); its first run tells a GPU engine */
     double w0 = now_ms();
     do {
-        if ((st = kiln_context_run(ctx, batch)) != KILN_OK) {
+        kiln_run_timing tm;
+        if ((st = kiln_context_run_timed(ctx, batch, &tm)) != KILN_OK) {
             rc = cli_fail_library(st);
             goto done;
         }
+        gt.on = tm.on_gpu;
         r.warmup_runs++;
     } while (now_ms() - w0 < o->warmup_ms);
+    if (gt.on) r.target = "CUDA GPU";
+    if (o->device >= 0 && gt.on != (o->device == KILN_DEVICE_CUDA)) {
+        rc = cli_fail("%s is a %s engine, not a %s one: build it with 'kiln build --device %s'", o->model,
+                      gt.on ? "CUDA" : "CPU", gt.on ? "CPU" : "CUDA", gt.on ? "cpu" : "cuda");
+        goto done;
+    }
     r.warmup_ms = now_ms() - w0;
 
     /* timed runs (with the profile unless it has runs of its own) */
@@ -459,7 +535,7 @@ static int bench(const bench_options *o)
     sink.origin_ms = origin;
     if (profile_inline) kiln_context_set_layer_callback(ctx, on_layer, &sink);
     if (timed_runs(ctx, batch, o->iterations, o->duration_s * 1e3, origin, &r.latency_ms, &r.start_ms, &r.runs,
-                   profile_inline ? &sink : NULL) != 0) {
+                   profile_inline ? &sink : NULL, &gt) != 0) {
         rc = CLI_FAIL;
         goto done;
     }
@@ -470,7 +546,7 @@ static int bench(const bench_options *o)
         double *pstart = NULL;
         sink.origin_ms = now_ms();
         kiln_context_set_layer_callback(ctx, on_layer, &sink);
-        int bad = timed_runs(ctx, batch, o->iterations, o->duration_s * 1e3, sink.origin_ms, NULL, &pstart, &n, &sink);
+        int bad = timed_runs(ctx, batch, o->iterations, o->duration_s * 1e3, sink.origin_ms, NULL, &pstart, &n, &sink, NULL);
         kiln_context_set_layer_callback(ctx, NULL, NULL);
         free(pstart);
         if (bad) {
@@ -490,6 +566,14 @@ static int bench(const bench_options *o)
     for (int i = 0; i < r.n_percentiles; i++) r.percentile_ms[i] = stats_percentile_sorted(sorted, r.runs, r.percentile[i]);
     free(sorted);
     r.compute_s = r.latency.sum * 1e-3;
+    if (gt.on) {
+        if (print_series(NULL, "", gt.enq, r.runs, &r, &gt.s_enq) || print_series(NULL, "", gt.h2d, r.runs, &r, &gt.s_h2d) ||
+            print_series(NULL, "", gt.comp, r.runs, &r, &gt.s_comp) || print_series(NULL, "", gt.d2h, r.runs, &r, &gt.s_d2h)) {
+            rc = cli_fail("out of memory");
+            goto done;
+        }
+        r.compute_s = gt.s_comp.sum * 1e-3; /* Total GPU Compute Time */
+    }
     r.throughput_qps = r.walltime_s > 0 ? (double)r.runs / r.walltime_s : 0;
     if (profile && summarize_profile(&r, engine, &sink) != 0) {
         rc = CLI_FAIL;
@@ -501,7 +585,7 @@ static int bench(const bench_options *o)
 
     /* output */
     if (o->json) {
-        print_json(&r);
+        print_json(&r, &gt);
     } else {
         const stats_summary *s = &r.latency;
         if (!o->quiet) {
@@ -518,13 +602,31 @@ static int bench(const bench_options *o)
         }
         printf("Throughput: %.6g qps (%.6g images/s at batch %d)\n", r.throughput_qps, r.throughput_qps * batch, batch);
         print_stat_line(stdout, "Latency", s, &r);
+        if (!o->quiet && gt.on) {
+            print_series(stdout, "Enqueue Time", gt.enq, r.runs, &r, &gt.s_enq);
+            print_series(stdout, "H2D Latency", gt.h2d, r.runs, &r, &gt.s_h2d);
+            print_series(stdout, "GPU Compute Time", gt.comp, r.runs, &r, &gt.s_comp);
+            print_series(stdout, "D2H Latency", gt.d2h, r.runs, &r, &gt.s_d2h);
+        }
         if (!o->quiet) {
             printf("Latency mean 95%% CI: [%.5g, %.5g] ms (mean %.5g +- %.3g ms over %zu runs)\n", s->mean - s->ci95,
                    s->mean + s->ci95, s->mean, s->ci95, r.runs);
             printf("Coefficient of variation: %.2f%%\n", 100 * s->cov);
             printf("Total Host Walltime: %.6g s\n", r.walltime_s);
-            printf("Total Compute Time: %.6g s\n", r.compute_s);
-            if (s->cov > 0.01)
+            printf("Total %sCompute Time: %.6g s\n", gt.on ? "GPU " : "", r.compute_s);
+            if (gt.on && gt.s_enq.median > 0.8 * gt.s_comp.median)
+                printf("[W] * Throughput may be bound by Enqueue Time rather than GPU Compute and the GPU may be "
+                       "under-utilized (median enqueue %.5g ms > 0.8 x median GPU compute %.5g ms): try a larger batch; "
+                       "the CUDA graph is on unless KILN_CUDA_NO_GRAPH is set.\n", gt.s_enq.median, gt.s_comp.median);
+            if (gt.on && gt.s_h2d.median + gt.s_d2h.median > gt.s_comp.median)
+                printf("[W] * H2D and D2H copies take longer than the GPU compute (median %.5g + %.5g ms vs %.5g ms): "
+                       "throughput and latency are bound by the transfers, not by the engine.\n",
+                       gt.s_h2d.median, gt.s_d2h.median, gt.s_comp.median);
+            if (gt.on && gt.s_comp.cov > 0.01)
+                printf("[W] * GPU compute time is unstable, with coefficient of variance = %.2f%%: other work on the GPU, "
+                       "clock changes or too short a run; try --duration 10, or lock the GPU clocks.\n",
+                       100 * gt.s_comp.cov);
+            else if (!gt.on && s->cov > 0.01)
                 printf("[W] Latency is unstable, coefficient of variance = %.2f%% (above 1%%): other programs, frequency "
                        "scaling or too short a run; try --duration 10, an idle machine, or taskset.\n",
                        100 * s->cov);
@@ -532,7 +634,7 @@ static int bench(const bench_options *o)
         }
     }
     if (o->export_profile && r.n_layers && write_profile_json(o->export_profile, &r) != 0) rc = CLI_FAIL;
-    if (o->export_times && write_times_json(o->export_times, &r) != 0) rc = CLI_FAIL;
+    if (o->export_times && write_times_json(o->export_times, &r, &gt) != 0) rc = CLI_FAIL;
     if (o->export_layer_info && write_layer_info(o->export_layer_info, engine) != 0) rc = CLI_FAIL;
     if (o->trace && bench_write_trace(o->trace, &r) != 0) rc = CLI_FAIL;
     if (o->report && bench_write_html(o->report, &r) != 0) rc = CLI_FAIL;
@@ -560,6 +662,10 @@ done:
     free(outputs);
     free(r.latency_ms);
     free(r.start_ms);
+    free(gt.enq);
+    free(gt.h2d);
+    free(gt.comp);
+    free(gt.d2h);
     free(r.layers);
     free(sink.ms);
     free(sink.events);
@@ -580,6 +686,7 @@ static int run(int argc, char **argv)
     o.seed = 1;
     o.duration_s = 3;
     o.warmup_ms = 200;
+    o.device = -1;
     parse_percentiles("90,95,99", &o);
     long v;
     char *end;
@@ -619,6 +726,12 @@ static int run(int argc, char **argv)
             if (!a.error && cli_parse_int(a.value, 0, 0x7fffffffL, &v) != 0)
                 return cli_usage("bench", "--seed wants a number from 0 to 2147483647, not '%s'", a.value);
             o.seed = v;
+        } else if (cli_option(&a, "--device", NULL)) {
+            if (!a.error && strcmp(a.value, "cpu") && strcmp(a.value, "cuda"))
+                return cli_usage("bench", "--device wants cpu or cuda, not '%s'", a.value);
+            if (!a.error) o.device = strcmp(a.value, "cuda") ? KILN_DEVICE_CPU : KILN_DEVICE_CUDA;
+        } else if (cli_flag(&a, "--fp16", NULL)) {
+            o.fp16 = 1;
         } else if (cli_flag(&a, "--dumpProfile", NULL)) {
             o.dump_profile = 1;
         } else if (cli_flag(&a, "--separateProfileRun", NULL)) {
@@ -648,6 +761,7 @@ static int run(int argc, char **argv)
     }
     if (!o.model) return cli_usage("bench", "missing MODEL_OR_ENGINE");
     if (o.batch && o.shapes) return cli_usage("bench", "give --batch or --shapes, not both");
+    if (o.fp16 && o.device != KILN_DEVICE_CUDA) return cli_usage("bench", "--fp16 needs --device cuda");
     return bench(&o);
 }
 
