@@ -32,6 +32,14 @@ static inline KILN_HD float kiln_act_apply(const kiln_act *a, float x)
     case KILN_ACT_SOFTPLUS: return x > 20.0f ? x : log1pf(expf(x));
     case KILN_ACT_SOFTSIGN: return x / (1.0f + fabsf(x));
     case KILN_ACT_EXP: return expf(x);
+    case KILN_ACT_SQRT: return sqrtf(x);
+    case KILN_ACT_NEG: return -x;
+    case KILN_ACT_LOG: return logf(x);
+    case KILN_ACT_ABS: return fabsf(x);
+    case KILN_ACT_RECIPROCAL: return 1.0f / x;
+    case KILN_ACT_FLOOR: return floorf(x);
+    case KILN_ACT_CEIL: return ceilf(x);
+    case KILN_ACT_POW: return powf(x, a->alpha);
     default: return x;
     }
 }

@@ -21,7 +21,9 @@ typedef enum {
  *   HARD_SIGMOID: y = clip(alpha * x + beta, 0, 1)   (tf.keras 2: alpha .2 beta .5; Keras 3: 1/6, .5)
  *   ELU:          y = x > 0 ? x : alpha * (exp(x) - 1)
  *   GELU:         alpha = 0 exact (erf), alpha = 1 tanh approximation
- *   SELU, SOFTPLUS, SOFTSIGN, EXP: no parameters. */
+ *   SELU, SOFTPLUS, SOFTSIGN, EXP: no parameters.
+ *   SQRT, NEG, LOG, ABS, RECIPROCAL, FLOOR, CEIL: no parameters (ONNX unary math on run-time tensors).
+ *   POW:          y = pow(x, alpha)   (ONNX Pow with a constant scalar exponent) */
 #define KILN_ACT_LIST(X) \
     X(NONE, "linear")    \
     X(RELU, "relu")      \
@@ -35,7 +37,15 @@ typedef enum {
     X(SELU, "selu")      \
     X(SOFTPLUS, "softplus") \
     X(SOFTSIGN, "softsign") \
-    X(EXP, "exponential")
+    X(EXP, "exponential") \
+    X(SQRT, "sqrt")      \
+    X(NEG, "neg")        \
+    X(LOG, "log")        \
+    X(ABS, "abs")        \
+    X(RECIPROCAL, "reciprocal") \
+    X(FLOOR, "floor")    \
+    X(CEIL, "ceil")      \
+    X(POW, "pow")
 
 typedef enum {
 #define X(e, s) KILN_ACT_##e,

@@ -90,6 +90,22 @@ def act_ref(x, kind, alpha, beta, gamma):
         return x / (1.0 + np.abs(x))
     if kind == "exponential":
         return np.exp(x)
+    if kind == "sqrt":
+        return np.sqrt(x)
+    if kind == "neg":
+        return -x
+    if kind == "log":
+        return np.log(x)
+    if kind == "abs":
+        return np.abs(x)
+    if kind == "reciprocal":
+        return 1.0 / x
+    if kind == "floor":
+        return np.floor(x)
+    if kind == "ceil":
+        return np.ceil(x)
+    if kind == "pow":
+        return np.power(x, alpha)
     raise ValueError(kind)
 
 
@@ -281,6 +297,40 @@ def gen_activation(w):
             batch = w.i(1, 3)
             x = w.u((batch,) + shape, lo, hi)
             w.write("Activation", batch, {}, [(x, False)], f64(x), act)
+
+
+# ONNX unary math kinds (Sqrt, Neg, Log, Abs, Reciprocal, Floor, Ceil, Pow with a scalar exponent): (kind, alpha,
+# label, input domain). Kept out of ACTS so the fused-epilogue picks of the other ops stay as they were (sqrt/log of a
+# conv output could be NaN); "positive" draws x in [0.05, 8], "nonzero" |x| in [0.1, 4] with a random sign.
+UNARY_MATH = [
+    ("sqrt", 0.0, "sqrt", "positive"),
+    ("neg", 0.0, "neg", "any"),
+    ("log", 0.0, "log", "positive"),
+    ("abs", 0.0, "abs", "any"),
+    ("reciprocal", 0.0, "reciprocal", "nonzero"),
+    ("floor", 0.0, "floor", "any"),
+    ("ceil", 0.0, "ceil", "any"),
+    ("pow", 2.0, "pow_2", "any"),
+    ("pow", 3.0, "pow_3", "any"),
+    ("pow", 0.5, "pow_0.5", "positive"),
+    ("pow", -1.5, "pow_-1.5", "positive"),
+]
+
+
+def gen_unary_math(w):
+    rng = np.random.default_rng(7)  # its own stream: the cases of the other generators do not move
+    for kind, alpha, label, domain in UNARY_MATH:
+        for shape in ((int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 8))),
+                      (int(rng.integers(1, 41)),)):
+            batch = int(rng.integers(1, 4))
+            if domain == "positive":
+                x = rng.uniform(0.05, 8.0, size=(batch,) + shape)
+            elif domain == "nonzero":
+                x = rng.uniform(0.1, 4.0, size=(batch,) + shape) * rng.choice([-1.0, 1.0], size=(batch,) + shape)
+            else:
+                x = rng.uniform(-8.0, 8.0, size=(batch,) + shape)
+            x = x.astype(np.float32)
+            w.write("Activation", batch, {}, [(x, False)], f64(x), (kind, alpha, 0.0, 0.0, label))
 
 
 def gen_softmax(w):
@@ -559,7 +609,7 @@ def main():
     w = Writer(args.out_dir, np.random.default_rng(args.seed))
     for gen in (gen_conv, gen_dense, gen_batchnorm, gen_activation, gen_softmax, gen_pools, gen_global_pools,
                 gen_pad, gen_concat, gen_binary, gen_reshape, gen_transpose, gen_identity, gen_erf,
-                gen_slice, gen_squeeze_excite, gen_layernorm, gen_crop, gen_resize):
+                gen_slice, gen_squeeze_excite, gen_layernorm, gen_crop, gen_resize, gen_unary_math):
         gen(w)
     total = sum(w.count.values())
     print("gen_cases.py: wrote %d cases for %d ops to %s (seed %d)" % (total, len(w.count), args.out_dir, args.seed))

@@ -31,6 +31,13 @@ kiln_status ox_op_unary(ox_ctx *c)
     else if (!strcmp(op, "Softplus")) a.act = kiln_act_make(KILN_ACT_SOFTPLUS, 0, 0, 0);
     else if (!strcmp(op, "Softsign")) a.act = kiln_act_make(KILN_ACT_SOFTSIGN, 0, 0, 0);
     else if (!strcmp(op, "Exp")) a.act = kiln_act_make(KILN_ACT_EXP, 0, 0, 0);
+    else if (!strcmp(op, "Sqrt")) a.act = kiln_act_make(KILN_ACT_SQRT, 0, 0, 0);
+    else if (!strcmp(op, "Neg")) a.act = kiln_act_make(KILN_ACT_NEG, 0, 0, 0);
+    else if (!strcmp(op, "Log")) a.act = kiln_act_make(KILN_ACT_LOG, 0, 0, 0);
+    else if (!strcmp(op, "Abs")) a.act = kiln_act_make(KILN_ACT_ABS, 0, 0, 0);
+    else if (!strcmp(op, "Reciprocal")) a.act = kiln_act_make(KILN_ACT_RECIPROCAL, 0, 0, 0);
+    else if (!strcmp(op, "Floor")) a.act = kiln_act_make(KILN_ACT_FLOOR, 0, 0, 0);
+    else if (!strcmp(op, "Ceil")) a.act = kiln_act_make(KILN_ACT_CEIL, 0, 0, 0);
     else if (!strcmp(op, "Gelu")) {
         char buf[16];
         a.act = kiln_act_make(KILN_ACT_GELU, strcmp(ox_attr_s(n, "approximate", "none", buf, sizeof buf), "none") ? 1.0f
@@ -275,6 +282,39 @@ kiln_status ox_op_softmax(ox_ctx *c)
     kiln_attrs_init(&a);
     a.axis = ox_phys_axis(x, r, (int)axis);
     int vid;
-    if ((st = ox_emit(c, KILN_OP_SOFTMAX, "", &x->vid, 1, &a, &vid))) return st;
+    const int log = !strcmp(c->node->op_type, "LogSoftmax");
+    if ((st = ox_emit(c, KILN_OP_SOFTMAX, log ? "softmax" : "", &x->vid, 1, &a, &vid))) return st;
+    if (log) { /* LogSoftmax = log(softmax(x)): a separate log activation (SOFTMAX has no fused epilogue) */
+        int sm = vid;
+        kiln_attrs_init(&a);
+        a.act = kiln_act_make(KILN_ACT_LOG, 0, 0, 0);
+        if ((st = ox_emit(c, KILN_OP_ACTIVATION, "", &sm, 1, &a, &vid))) return st;
+    }
+    return ox_set_act(c, 0, vid, x->perm);
+}
+
+/* Pow(x, p) with a constant scalar exponent p (every value of the exponent tensor equal): the POW activation. */
+kiln_status ox_op_pow(ox_ctx *c)
+{
+    const ox_val *x, *e;
+    kiln_status st = ox_act_in(c, 0, &x);
+    if (st) return st;
+    if ((st = ox_const_in(c, 1, "the exponent", &e))) return st;
+    if (e->numel < 1 || e->rank > ox_rank(c, x))
+        return ox_fail(c, KILN_ERR_UNSUPPORTED, "the exponent must be a scalar constant");
+    const double p = e->is_int ? (double)e->i[0] : (double)e->f[0];
+    for (int64_t k = 1; k < e->numel; k++)
+        if ((e->is_int ? (double)e->i[k] : (double)e->f[k]) != p)
+            return ox_fail(c, KILN_ERR_UNSUPPORTED, "the exponent must be one scalar (here %lld different values)",
+                           (long long)e->numel);
+    if (e->numel > 1) /* all equal but broadcast: the result must keep x's shape */
+        for (int i = 0; i < e->rank; i++)
+            if (e->dims[e->rank - 1 - i] != 1 && e->dims[e->rank - 1 - i] != ox_dim(c, x, ox_rank(c, x) - 1 - i))
+                return ox_fail(c, KILN_ERR_UNSUPPORTED, "the exponent would broadcast x to a larger shape");
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.act = kiln_act_make(KILN_ACT_POW, (float)p, 0, 0);
+    int vid;
+    if ((st = ox_emit(c, KILN_OP_ACTIVATION, "", &x->vid, 1, &a, &vid))) return st;
     return ox_set_act(c, 0, vid, x->perm);
 }
