@@ -37,7 +37,7 @@ static void check_tactic(const kiln_graph *g, const kiln_node *n, int t, const f
         a.out = out;
         const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, t), wb = kiln_cpu_tactic_workspace(g, n, t, batch);
         void *packed = pb ? aligned_alloc(64, (pb + 63) / 64 * 64) : NULL;
-        void *ws = wb ? aligned_alloc(64, wb) : NULL;
+        void *ws = wb ? aligned_alloc(64, (wb + 63) / 64 * 64) : NULL;
         if (pb) kiln_cpu_tactic_pack(g, n, t, packed);
         a.workspace = ws;
         kiln_cpu_tactic_run(t, &a, packed, pools[th]);
@@ -294,7 +294,7 @@ static void exp_test(void)
             const size_t pb = kiln_cpu_tactic_packed_bytes(g, nd, t);
             float *pk = pb ? aligned_alloc(64, (pb + 63) / 64 * 64) : NULL;
             if (pk) kiln_cpu_tactic_pack(g, nd, t, pk);
-            float *ws = aligned_alloc(64, kiln_cpu_tactic_workspace(g, nd, t, 1) + 64);
+            float *ws = aligned_alloc(64, (kiln_cpu_tactic_workspace(g, nd, t, 1) + 127) / 64 * 64);
             kiln_kernel_args a;
             memset(&a, 0, sizeof a);
             a.g = g, a.node = nd, a.batch = 1, a.out = out, a.in[0] = in, a.in[1] = g->values[nd->inputs[1]].data;
