@@ -6,7 +6,8 @@
  *              registers over every tap (kh,kw) and input channel, reading the input through a per-tile table of row
  *              pointers (padding taps point at a zero row), so no im2col buffer exists; 1x1 convs and dense layers
  *              are the same kernel with one tap. Weights are packed once (kiln_pack_gemm) into NR-wide panels with
- *              the bias in front; the epilogue adds the bias and applies the activation (src/core/act.h math).
+ *              the bias in front; the epilogue adds the bias and applies the activation (src/core/act.h math;
+ *              sigmoid / swish with a vector exp). Loop blocking: gemm_variant.inc; AVX-512 K loop: x86/kernels_avx512.c.
  *   dwconv     depthwise (groups == Cin == Cout) direct kernel, vectorized over channels.
  *   pool       max/avg windows and the global average/max, vectorized over channels.
  *   binary     Add/Sub/Mul/Max/Min/Div for equal shapes and per-channel broadcasts.
