@@ -78,6 +78,9 @@ int cli_open_engine(const char *path, const kiln_build_options *opt, kiln_engine
 const char *cli_shape(char *buf, size_t cap, int rank, const int64_t *dims, int64_t batch);
 /* Product of dims[1..rank). */
 int64_t cli_sample_numel(int rank, const int64_t *dims);
+/* Indices of the k largest of the n scores s[] into best[k], highest first (ties: lower index first); slots beyond n
+ * stay -1. */
+void cli_top_k(const float *s, int64_t n, int k, int64_t *best);
 
 /* ---- labels --------------------------------------------------------------------------------------------------- */
 

@@ -197,3 +197,15 @@ int64_t cli_sample_numel(int rank, const int64_t *dims)
     for (int d = 1; d < rank; d++) n *= dims[d];
     return n;
 }
+
+void cli_top_k(const float *s, int64_t n, int k, int64_t *best)
+{
+    for (int j = 0; j < k; j++) best[j] = -1;
+    for (int64_t i = 0; i < n; i++) {
+        int j = k;
+        while (j > 0 && (best[j - 1] < 0 || s[i] > s[best[j - 1]])) j--;
+        if (j >= k) continue;
+        memmove(best + j + 1, best + j, sizeof(int64_t) * (size_t)(k - j - 1));
+        best[j] = i;
+    }
+}

@@ -214,18 +214,6 @@ static int collect_csv(const char *dir, const char *csv, const cli_labels *label
     return rc;
 }
 
-static void top_k(const float *s, int64_t n, int k, int64_t *best)
-{
-    for (int j = 0; j < k; j++) best[j] = -1;
-    for (int64_t i = 0; i < n; i++) {
-        int j = k;
-        while (j > 0 && (best[j - 1] < 0 || s[i] > s[best[j - 1]])) j--;
-        if (j >= k) continue;
-        memmove(best + j + 1, best + j, sizeof(int64_t) * (size_t)(k - j - 1));
-        best[j] = i;
-    }
-}
-
 typedef struct {
     const char *model, *dir, *csv, *labels;
     kiln_preprocess_mode preprocess;
@@ -323,7 +311,7 @@ static int eval(const eval_options *o)
         infer_s += cli_now_s() - r0;
         for (int b = 0; b < m; b++) {
             int64_t best[5] = {-1, -1, -1, -1, -1};
-            top_k(output + (size_t)(b * classes), classes, k, best);
+            cli_top_k(output + (size_t)(b * classes), classes, k, best);
             top1 += best[0] == labels_of[b];
             for (int j = 0; j < k; j++) top5 += best[j] == labels_of[b];
         }

@@ -62,19 +62,6 @@ static int image_input(const kiln_engine *e, kiln_tensor_info *in)
     return CLI_OK;
 }
 
-/* Indices of the k largest scores, highest first (ties: lower index first). */
-static void top_k(const float *s, int64_t n, int k, int64_t *best)
-{
-    for (int j = 0; j < k; j++) best[j] = -1;
-    for (int64_t i = 0; i < n; i++) {
-        int j = k;
-        while (j > 0 && (best[j - 1] < 0 || s[i] > s[best[j - 1]])) j--;
-        if (j >= k) continue;
-        memmove(best + j + 1, best + j, sizeof(int64_t) * (size_t)(k - j - 1));
-        best[j] = i;
-    }
-}
-
 static int predict(const char *model, char **images, int n_images, const predict_options *po)
 {
     cli_labels labels;
@@ -149,7 +136,7 @@ static int predict(const char *model, char **images, int n_images, const predict
         for (int b = 0; b < n; b++) {
             if (n_images > 1) printf("%s==> %s <==\n", printed++ ? "\n" : "", names[b]);
             const float *s = output + (size_t)(b * classes);
-            top_k(s, classes, k, best);
+            cli_top_k(s, classes, k, best);
             for (int j = 0; j < k; j++) {
                 const char *label = cli_label(&labels, classes, best[j]);
                 if (label) printf("%5.2f   %s\n", s[best[j]], label);

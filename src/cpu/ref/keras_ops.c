@@ -38,10 +38,7 @@ void kiln_ref_crop(const kiln_kernel_args *a)
         int64_t ix = 0;
         for (int d = 0; d < r; d++) ix = ix * xd[d] + idx[d] + at->pads_begin[d];
         a->out[o] = a->in[0][ix];
-        for (int d = r - 1; d >= 0; d--) {
-            if (++idx[d] < od[d]) break;
-            idx[d] = 0;
-        }
+        ref_next_index(idx, od, r);
     }
     ref_epilogue(a);
 }

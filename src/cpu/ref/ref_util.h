@@ -29,6 +29,16 @@ static inline int64_t ref_prod(const int64_t *dims, int from, int to)
     return n;
 }
 
+/* Steps the row-major multi-index idx[0..r) to the next cell of a dims-shaped array (the last axis fastest); after the
+ * last cell it wraps to all zeros. */
+static inline void ref_next_index(int64_t *idx, const int64_t *dims, int r)
+{
+    for (int d = r - 1; d >= 0; d--) {
+        if (++idx[d] < dims[d]) return;
+        idx[d] = 0;
+    }
+}
+
 /* Total floats of a value for this run (activations: batch samples). */
 static inline int64_t ref_count(const kiln_kernel_args *a, const kiln_value *v)
 {

@@ -63,10 +63,7 @@ void kiln_ref_pad(const kiln_kernel_args *a)
             ix = ix * xd[d] + j;
         }
         a->out[o] = inside ? a->in[0][ix] : at->pad_value;
-        for (int d = r - 1; d >= 0; d--) {
-            if (++idx[d] < od[d]) break;
-            idx[d] = 0;
-        }
+        ref_next_index(idx, od, r);
     }
     ref_epilogue(a);
 }

@@ -103,6 +103,18 @@ static kiln_status spatial_attrs(kk_ctx *c, const kk_layer *L, const kiln_value 
 
 /* ---- layers ---------------------------------------------------------------------------------------------------- */
 
+/* Loads the layer's [n_out] "bias" weight into *slot and sets *n_ins to 3 when use_bias is on (the Keras default);
+ * leaves both untouched otherwise. */
+static kiln_status optional_bias(kk_ctx *c, const kk_layer *L, int64_t n_out, int *slot, int *n_ins)
+{
+    if (!kk_bool(L->cfg, "use_bias", 1)) return KILN_OK;
+    int64_t bd[1] = { n_out };
+    kiln_status st = kk_weight(c, L, "bias", NULL, 1, 1, bd, NULL, slot);
+    if (st) return st;
+    *n_ins = 3;
+    return KILN_OK;
+}
+
 static kiln_status conv_identity(kk_ctx *c, const kk_layer *L, const int *in, int n_in, int *out)
 {
     kiln_status st = need_inputs(c, L, n_in, 1, 1);
@@ -128,11 +140,7 @@ static kiln_status conv_conv2d(kk_ctx *c, const kk_layer *L, const int *in, int 
     int64_t kd[4] = { a.kernel[0], a.kernel[1], x->dims[3] / a.groups, (int64_t)filters };
     if ((st = kk_weight(c, L, "kernel", NULL, 1, 4, kd, NULL, &ins[1]))) return st;
     int n = 2;
-    if (kk_bool(L->cfg, "use_bias", 1)) {
-        int64_t bd[1] = { (int64_t)filters };
-        if ((st = kk_weight(c, L, "bias", NULL, 1, 1, bd, NULL, &ins[2]))) return st;
-        n = 3;
-    }
+    if ((st = optional_bias(c, L, (int64_t)filters, &ins[2], &n))) return st;
     return add_with_activation(c, L, KILN_OP_CONV2D, "conv", ins, n, &a, out);
 }
 
@@ -154,11 +162,7 @@ static kiln_status conv_depthwise(kk_ctx *c, const kk_layer *L, const int *in, i
     int64_t kd[4] = { a.kernel[0], a.kernel[1], cin, m }, as[4] = { a.kernel[0], a.kernel[1], 1, cin * m };
     if ((st = kk_weight(c, L, "depthwise_kernel", "kernel", 1, 4, kd, as, &ins[1]))) return st;
     int n = 2;
-    if (kk_bool(L->cfg, "use_bias", 1)) {
-        int64_t bd[1] = { cin * m };
-        if ((st = kk_weight(c, L, "bias", NULL, 1, 1, bd, NULL, &ins[2]))) return st;
-        n = 3;
-    }
+    if ((st = optional_bias(c, L, cin * m, &ins[2], &n))) return st;
     return add_with_activation(c, L, KILN_OP_CONV2D, "depthwise", ins, n, &a, out);
 }
 
@@ -188,11 +192,7 @@ static kiln_status conv_separable(kk_ctx *c, const kk_layer *L, const int *in, i
     int64_t pd[4] = { 1, 1, cin * m, f };
     if ((st = kk_weight(c, L, "pointwise_kernel", NULL, 1, 4, pd, NULL, &pw[1]))) return st;
     int n = 2;
-    if (kk_bool(L->cfg, "use_bias", 1)) {
-        int64_t bd[1] = { f };
-        if ((st = kk_weight(c, L, "bias", NULL, 1, 1, bd, NULL, &pw[2]))) return st;
-        n = 3;
-    }
+    if ((st = optional_bias(c, L, f, &pw[2], &n))) return st;
     return add_with_activation(c, L, KILN_OP_CONV2D, "pointwise", pw, n, &p, out);
 }
 
@@ -209,11 +209,7 @@ static kiln_status conv_dense(kk_ctx *c, const kk_layer *L, const int *in, int n
     int64_t kd[2] = { x->dims[x->rank - 1], (int64_t)units };
     if ((st = kk_weight(c, L, "kernel", NULL, 1, 2, kd, NULL, &ins[1]))) return st;
     int n = 2;
-    if (kk_bool(L->cfg, "use_bias", 1)) {
-        int64_t bd[1] = { (int64_t)units };
-        if ((st = kk_weight(c, L, "bias", NULL, 1, 1, bd, NULL, &ins[2]))) return st;
-        n = 3;
-    }
+    if ((st = optional_bias(c, L, (int64_t)units, &ins[2], &n))) return st;
     return add_with_activation(c, L, KILN_OP_DENSE, "dense", ins, n, &a, out);
 }
 
