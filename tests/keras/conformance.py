@@ -165,17 +165,18 @@ def main():
         return SKIP
     rows, failed = [], 0
     t_all = time.time()
+    argv = ["python3", "tests/keras/conformance.py"] + sys.argv[1:]
+    versions = (f"tensorflow {version('tensorflow') if version('tensorflow') != '-' else version('tensorflow-cpu')}"
+                f", tf-keras {version('tf-keras')}, keras {version('keras')}")
     for e in entries(out, args.tier, args.only, flavours):
         ok, info, diff, top, build_s = check_entry(args.kiln, e, out, args.timeout)
         failed += not ok
         rows.append(dict(e, ok=ok, info=info, diff=diff, top=top, build_s=build_s, name=e["name"]))
         print(f"{e['name']:22s} {e['format']:15s} {'PASS' if ok else 'FAIL'}  {info}  (build {build_s:.1f} s)",
               flush=True)
+        if args.doc:  # rewritten after every model so a long full-tier run leaves a usable table if interrupted
+            write_doc(args.doc, rows, args.tier, argv, versions)
     print(f"conformance: {time.time() - t_all:.0f} s; {len(rows) - failed} passed, {failed} failed")
-    if args.doc:
-        versions = (f"tensorflow {version('tensorflow') if version('tensorflow') != '-' else version('tensorflow-cpu')}"
-                    f", tf-keras {version('tf-keras')}, keras {version('keras')}")
-        write_doc(args.doc, rows, args.tier, ["python3", "tests/keras/conformance.py"] + sys.argv[1:], versions)
     return 0 if failed == 0 else 1
 
 
