@@ -18,6 +18,9 @@ tensorflow/python/keras/saving/hdf5_format.py 1.x-2.x, keras/src/legacy/saving 3
   keras_3_h5  Keras 3 legacy-h5 spellings: `batch_shape` instead of `batch_input_shape`, dtype as a DTypePolicy dict,
               inbound nodes as {"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": [...]}}],
               "kwargs": {}}, weight names without ':0'
+  colon_names every layer named "stage:NAME" (Keras 3 with the JAX/PyTorch backends allows ':' in names; TensorFlow
+              refuses it) in the config, the weight groups and weight_names ("stage:conv/kernel:0"): the reader must
+              not split names at the first ':'
 Exit 77 when tf_keras is not importable.
 """
 import argparse
@@ -158,6 +161,45 @@ def no_colon(lname, n):
     return n.split(":")[0]
 
 
+def colon_names(cfg):
+    """Every layer renamed "stage:NAME" (':' is legal in Keras 3 names with the JAX/PyTorch backends and in HDF5 paths;
+    TensorFlow refuses it, so no file of this corpus could have it otherwise). The weights move in rename_layers."""
+    def walk(o):
+        if isinstance(o, dict):
+            return {k: walk(v) for k, v in o.items()}
+        if isinstance(o, list):
+            if o and isinstance(o[0], str) and o[0] in COLON_LAYERS:  # [layer, node, tensor(, kwargs)]
+                return ["stage:" + o[0]] + [walk(v) for v in o[1:]]
+            return [walk(v) for v in o]
+        return o
+    cfg = walk(cfg)
+    for layer in cfg["config"]["layers"]:
+        for d in (layer, layer["config"]):
+            if d.get("name") in COLON_LAYERS:
+                d["name"] = "stage:" + d["name"]
+    return cfg
+
+
+COLON_LAYERS = set()
+
+
+def rename_layers(f):
+    """Moves model_weights/NAME to model_weights/stage:NAME (with its TF scope group and weight_names)."""
+    mw = f["model_weights"]
+    for lname in list(mw.keys()):
+        if lname not in COLON_LAYERS:
+            continue
+        new = "stage:" + lname
+        mw.move(lname, new)
+        g = mw[new]
+        names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs.get("weight_names", [])]
+        if lname in g:
+            g.move(lname, new)
+        g.attrs["weight_names"] = [("stage:" + n if n.startswith(lname + "/") else n) for n in names]
+    mw.attrs["layer_names"] = [("stage:" + n if n in COLON_LAYERS else n)
+                               for n in (x.decode() if isinstance(x, bytes) else x for x in mw.attrs["layer_names"])]
+
+
 def set_attr_bytes(f, key, text):
     f.attrs[key] = np.bytes_(text.encode())
 
@@ -170,6 +212,7 @@ VARIANTS = {
     "tf_keras_1_functional": ("functional", wrap_numbers, None, "2.1.6-tf"),
     "tf_keras_1_sequential": ("sequential", wrap_numbers, scope_suffix, "2.2.4-tf"),
     "keras_3_h5_functional": ("functional", keras3_nodes, no_colon, "3.0.0"),
+    "colon_names_functional": ("functional", colon_names, None, "2.15.0"),
 }
 
 
@@ -186,6 +229,8 @@ def make(keras, out):
         np.save(os.path.join(out, f"{name}.x.npy"), x)
         np.save(os.path.join(out, f"{name}.y.npy"), model.predict(x, verbose=0))
         refs[name] = path
+        if name == "functional":
+            COLON_LAYERS.update(layer.name for layer in model.layers)
     import h5py
     for vname, (base, transform, rename, version) in VARIANTS.items():
         dst = os.path.join(out, vname + ".h5")
@@ -205,6 +250,8 @@ def make(keras, out):
             else:
                 f.attrs["model_config"] = json.dumps(cfg)
                 f.attrs["keras_version"] = version
+            if transform is colon_names:
+                rename_layers(f)
             if rename:
                 rewrite_weights(f, rename)
             elif version.startswith("2.0"):

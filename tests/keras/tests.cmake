@@ -45,3 +45,14 @@ if(KILN_PYTHON3)
     COMMAND ${KILN_PYTHON3} ${CMAKE_SOURCE_DIR}/scripts/gen_supported_layers.py --check)
   set_tests_properties(docs.supported_layers PROPERTIES LABELS "docs")
 endif()
+
+# The .keras zip reader under damage (truncations, byte flips, bad offsets/sizes/CRCs, zip64, encryption, missing
+# entries): accepted archives equal Keras, the rest are refused naming the file, never a crash. Label unit: `make asan`
+# runs it with the sanitizer build's kiln.
+if(KILN_PYTHON3)
+  add_test(NAME keras.zip_damage
+    COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/zip_damage.py --kiln $<TARGET_FILE:kiln_cli>
+            --out ${CMAKE_BINARY_DIR}/zip_damage)
+  set_tests_properties(keras.zip_damage PROPERTIES LABELS "keras;unit" SKIP_RETURN_CODE 77 TIMEOUT 600
+    ENVIRONMENT "TF_CPP_MIN_LOG_LEVEL=3")
+endif()

@@ -9,3 +9,14 @@ if(KILN_PYTHON3)
   set_tests_properties(real.keras_h5 PROPERTIES LABELS "real;e2e" SKIP_RETURN_CODE 77 TIMEOUT 900
     ENVIRONMENT "KILN_SOURCE_DIR=${CMAKE_SOURCE_DIR};TF_CPP_MIN_LOG_LEVEL=3")
 endif()
+
+# The demo model (EfficientNet-Lite0, real trained weights) against its source framework: PyTorch running the original
+# checkpoint, on every photo of ../shared/data/images (top-1 equal, top-5 overlap >= 4). Skips (77) without ../shared
+# or PyTorch.
+if(KILN_PYTHON3)
+  add_test(NAME real.demo_vs_torch
+    COMMAND ${KILN_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/real/demo_vs_torch.py --kiln $<TARGET_FILE:kiln_cli>
+            --shared ${CMAKE_SOURCE_DIR}/../shared --out ${CMAKE_BINARY_DIR}/demo_vs_torch)
+  set_tests_properties(real.demo_vs_torch PROPERTIES LABELS "real;e2e" SKIP_RETURN_CODE 77 TIMEOUT 600
+    ENVIRONMENT "KILN_SOURCE_DIR=${CMAKE_SOURCE_DIR};TF_CPP_MIN_LOG_LEVEL=3")
+endif()

@@ -71,8 +71,21 @@ static const char *zip_open(const char *path, kk_zip *z)
         why = "out of memory";
         goto done;
     }
-    if (fseek(z->f, (long)cd_off, SEEK_SET) || fread(z->cd, 1, z->cd_size, z->f) != z->cd_size)
+    if (fseek(z->f, (long)cd_off, SEEK_SET) || fread(z->cd, 1, z->cd_size, z->f) != z->cd_size) {
         why = "cannot read the central directory";
+        goto done;
+    }
+    /* Walk every header once so that an entry count or size that disagrees with the directory is refused up front,
+     * whichever entry is looked up later. */
+    uint32_t pos = 0;
+    for (uint32_t i = 0; i < z->n_entries; i++) {
+        if (pos + 46 > z->cd_size || le32(z->cd + pos) != 0x02014b50u) {
+            why = "corrupt central directory (its entry count or size is wrong)";
+            goto done;
+        }
+        pos += 46 + le16(z->cd + pos + 28) + le16(z->cd + pos + 30) + le16(z->cd + pos + 32);
+    }
+    if (pos > z->cd_size) why = "corrupt central directory (its entry count or size is wrong)";
 done:
     free(buf);
     return why;
@@ -107,6 +120,9 @@ static const char *zip_read(kk_zip *z, const char *name, unsigned char **data, s
         if (flags & 1) return "encrypted zip entry";
         if (csize == 0xffffffffu || usize == 0xffffffffu || local == 0xffffffffu) return "zip64 entry: not supported";
         if (method != 0 && method != 8) return "zip entry compressed with a method other than stored/deflate";
+        /* deflate expands at most ~1032:1; a larger claim is a corrupt header, not a reason to allocate gigabytes */
+        if ((method == 0 && usize != csize) || (method == 8 && (uint64_t)usize > (uint64_t)csize * 1032u + 64u))
+            return "zip entry sizes are inconsistent (corrupt header)";
         unsigned char lh[30];
         if (fseek(z->f, (long)local, SEEK_SET) || fread(lh, 1, 30, z->f) != 30 || le32(lh) != 0x04034b50u)
             return "corrupt local zip header";
