@@ -1,6 +1,7 @@
 /* Shape inference of the ops the Keras importer adds for keras.applications and Keras layers beyond the first
  * core set: LAYERNORM (LayerNormalization), CROP (Cropping1D/2D/3D), RESIZE (UpSampling2D). */
 #include "infer.h"
+#include "resize.h"
 #include "status.h"
 
 static int fail(const kiln_node *n, const char *why)
@@ -45,7 +46,15 @@ int kiln_infer_resize(const kiln_graph *g, const kiln_node *n, int *rank, int64_
     const kiln_value *x = &g->values[n->inputs[0]];
     if (x->rank != 4) return fail(n, "input must be 4-D NHWC");
     if (n->attrs.shape[0] < 1 || n->attrs.shape[1] < 1) return fail(n, "output size must be positive");
-    if (n->attrs.groups != 0 && n->attrs.groups != 1) return fail(n, "mode must be 0 (nearest) or 1 (bilinear)");
+    kiln_resize_params p;
+    kiln_resize_params_load(&n->attrs, &p);
+    if (p.interp < KILN_RESIZE_NEAREST || p.interp > KILN_RESIZE_CUBIC)
+        return fail(n, "mode must be 0 (nearest), 1 (linear) or 2 (cubic)");
+    if (p.coord < 0 || p.coord >= KILN_RESIZE_COORD_COUNT) return fail(n, "unknown coordinate transformation");
+    if (p.round < 0 || p.round >= KILN_RESIZE_ROUND_COUNT) return fail(n, "unknown nearest rounding");
+    if (n->n_inputs > 1 && (g->values[n->inputs[1]].kind != KILN_VALUE_CONSTANT ||
+                            kiln_value_numel(&g->values[n->inputs[1]]) != 4))
+        return fail(n, "the roi input must be a constant of 4 values");
     copy_shape(x, rank, dims);
     dims[1] = n->attrs.shape[0];
     dims[2] = n->attrs.shape[1];

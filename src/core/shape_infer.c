@@ -91,7 +91,7 @@ int kiln_infer_pool(const kiln_graph *g, const kiln_node *n, int *rank, int64_t 
     if (x->rank != 4) return bad(n, "input must be 4-D NHWC");
     copy_shape(x, rank, dims);
     for (int i = 0; i < 2; i++)
-        if (spatial_out(x->dims[1 + i], a->kernel[i], a->stride[i], 1, a->pads[i], a->pads[2 + i], &dims[1 + i]))
+        if (spatial_out(x->dims[1 + i], a->kernel[i], a->stride[i], a->dilation[i], a->pads[i], a->pads[2 + i], &dims[1 + i]))
             return bad(n, "pool window larger than the padded input");
     return 0;
 }

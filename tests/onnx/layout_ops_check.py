@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """kiln vs onnxruntime on small NCHW models (stored NHWC by kiln) for the operators whose ONNX node tests cannot
 exercise the layout: unary math fused after a Conv (Abs, Sqrt, Log, Exp, Pow, Reciprocal, Neg), LogSoftmax over the
-channel and W axes, LayerNormalization over W (a transpose is needed) and over the last axis of 2-D/3-D tensors with
-its Mean/InvStdDev outputs, Slice of run-time tensors along C/H/W (opset 13 inputs and opset 9 attributes).
+channel and W axes, LayerNormalization over W (a transpose is needed), over the last axis of 2-D/3-D tensors and
+over two axes with its Mean/InvStdDev outputs, Slice of run-time tensors along C/H/W (opset 13 inputs and opset 9
+attributes), 1-D Conv/MaxPool/AveragePool, dilated 2-D pooling, Resize modes checked against onnxruntime's own
+implementation (cubic, align_corners, pytorch_half_pixel, antialias, nearest_mode ceil, tf_crop_and_resize with
+extrapolation), MatMul of two run-time tensors (attention), Pow and PRelu with run-time second inputs.
 Tolerance |kiln - ort| <= 1e-5 + 1e-4 |ort|. Exit 77 when onnx or onnxruntime is missing."""
 import argparse
 import os
@@ -86,6 +89,53 @@ def main():
          {"w": w, "st": i64(1, 2), "en": i64(3, -1), "ax": i64(1, 3)}, [2, 3, 5, C], ("y",), 13, True),
         ("slice_opset9_attributes", [conv, h.make_node("Slice", ["c"], ["y"], starts=[0, 1], ends=[2, 100],
                                                        axes=[1, 2])], {"w": w}, [2, 3, 5, C], ("y",), 9, True),
+    ]
+    # 1-D Conv/pooling (run as 2-D on [N, 1, L, C]), dilated 2-D pooling (ceil_mode too)
+    w1 = f32(5, 3, 3)
+    cases += [
+        ("conv_pool_1d", [h.make_node("Conv", ["x", "w1"], ["c"], pads=[2, 2], dilations=[2], strides=[1]),
+                          h.make_node("MaxPool", ["c"], ["m"], kernel_shape=[3], strides=[2], dilations=[2]),
+                          h.make_node("AveragePool", ["m"], ["y"], kernel_shape=[2], pads=[1, 0])],
+         {"w1": w1}, [2, 3, 17], ("y",), 19, False),
+        ("pools_dilated_2d", [conv, h.make_node("MaxPool", ["c"], ["m"], kernel_shape=[2, 3], dilations=[2, 2],
+                                                ceil_mode=1, strides=[2, 1]),
+                              h.make_node("AveragePool", ["m"], ["y"], kernel_shape=[2, 2], dilations=[1, 2],
+                                          pads=[1, 1, 0, 1])],
+         {"w": w}, [2, 3, 9, 11], ("y",), 19, True),
+    ]
+    # Resize through kiln's RESIZE vs onnxruntime's own implementation (sizes given, so no scale rounding question)
+    sz = lambda *v: np.array([2, 4] + list(v), np.int64)
+    for name, attrs, sizes in [
+        ("resize_cubic_half_pixel", dict(mode="cubic"), sz(13, 16)),
+        ("resize_cubic_a05_excl", dict(mode="cubic", cubic_coeff_a=-0.5, exclude_outside=1), sz(4, 5)),
+        ("resize_linear_align_corners", dict(mode="linear", coordinate_transformation_mode="align_corners"),
+         sz(11, 4)),
+        ("resize_linear_pytorch", dict(mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
+         sz(1, 17)),
+        ("resize_linear_antialias", dict(mode="linear", antialias=1), sz(3, 4)),
+        ("resize_nearest_ceil_asym", dict(mode="nearest", coordinate_transformation_mode="asymmetric",
+                                          nearest_mode="ceil"), sz(14, 20)),
+        ("resize_nearest_tf_nn", dict(mode="nearest", coordinate_transformation_mode="tf_half_pixel_for_nn"),
+         sz(5, 7)),
+    ]:
+        cases.append((name, [conv, h.make_node("Resize", ["c", "", "", "sz"], ["y"], **attrs)], {"w": w, "sz": sizes},
+                      [2, 3, 7, 9], ("y",), 19, True))
+    cases.append(("resize_tf_crop_extrapolate",
+                  [conv, h.make_node("Resize", ["c", "roi", "", "sz"], ["y"], mode="linear",
+                                     coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=2.5)],
+                  {"w": w, "roi": np.array([0, 0, -0.2, 0.3, 1, 1, 0.9, 1.4], np.float32), "sz": sz(6, 5)},
+                  [2, 3, 7, 9], ("y",), 19, True))
+    # MatMul of run-time tensors (attention: softmax(x x^T) x), Pow and PRelu with run-time second inputs
+    cases += [
+        ("matmul_attention", [h.make_node("Transpose", ["x"], ["xt"], perm=[0, 1, 3, 2]),
+                              h.make_node("MatMul", ["x", "xt"], ["s"]), h.make_node("Softmax", ["s"], ["p"]),
+                              h.make_node("MatMul", ["p", "x"], ["y"])], {}, [2, 3, 5, C], ("y",), 17, False),
+        ("pow_prelu_runtime", [h.make_node("Abs", ["x"], ["a"]), h.make_node("Add", ["a", "one"], ["b"]),
+                               h.make_node("Pow", ["b", "x"], ["p"]), h.make_node("Sigmoid", ["x"], ["s"]),
+                               h.make_node("PRelu", ["x", "s"], ["q"]), h.make_node("Add", ["p", "q"], ["y"])],
+         {"one": np.array(1.0, np.float32)}, [2, 3, C], ("y",), 17, False),
+        ("layernorm_two_axes", [h.make_node("LayerNormalization", ["x", "s2", "b2"], ["y", "m", "v"], axis=-2)],
+         {"s2": f32(5, C), "b2": f32(C)}, [3, 5, C], ("y", "m", "v"), 17, False),
     ]
     failed = 0
     with tempfile.TemporaryDirectory(prefix="kiln-onnx-layout-") as tmp:

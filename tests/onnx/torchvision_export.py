@@ -4,7 +4,9 @@ run by /usr/bin/python3: the pip Python of the other tests has no torch).
 
   /usr/bin/python3 tests/onnx/torchvision_export.py OUTDIR [--only NAME,...]
 
-Per model NAME: OUTDIR/NAME.onnx (opset 13; mobilenet_v2_opset7 / resnet50_opset17 at 160x160 at those opsets; symbolic batch, softmax appended so the output is probabilities) and
+Per model NAME: OUTDIR/NAME.onnx (opset 13; mobilenet_v2_opset7 / resnet50_opset17 at 160x160 at those opsets;
+vit_small: a 4-block ViT defined here (ViT class below) at 96x96, opsets 13 and 17; symbolic batch, softmax appended so
+the output is probabilities) and
 OUTDIR/NAME.x.npy (NCHW float32, batch 2). Like the Keras corpus, every BatchNorm gets gamma ~ U(0.5,1.5),
 beta ~ N(0,0.1) and running statistics calibrated on a random batch then perturbed (mean += N(0,0.1) std,
 var *= U(0.5,1.5)), and the last linear layer is scaled so the logits have std ~3 (a peaked softmax makes the 1e-4
@@ -25,6 +27,47 @@ except ImportError as e:
           file=sys.stderr)
     sys.exit(77)
 
+
+
+class ViT(torch.nn.Module):
+    """A Vision Transformer in the layout of Hugging Face's ViT/DeiT (separate query/key/value projections, heads
+    split by reshape + permute, class token concatenated, pre-norm blocks, GELU MLP, head on the class token).
+    torchvision's own vit_b_16 exports nn.MultiheadAttention, which folds the batch into the heads axis
+    ([T, N*heads, d]): a layout kiln refuses by design (the batch stays the first axis)."""
+
+    def __init__(self, image=96, patch=16, dim=192, depth=4, heads=3, classes=1000):
+        super().__init__()
+        self.heads, self.dim = heads, dim
+        self.patch = torch.nn.Conv2d(3, dim, patch, patch)
+        self.cls = torch.nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.pos = torch.nn.Parameter(torch.randn(1, (image // patch) ** 2 + 1, dim) * 0.02)
+        self.blocks = torch.nn.ModuleList()
+        for _ in range(depth):
+            self.blocks.append(torch.nn.ModuleDict({
+                "ln1": torch.nn.LayerNorm(dim, eps=1e-6), "q": torch.nn.Linear(dim, dim),
+                "k": torch.nn.Linear(dim, dim), "v": torch.nn.Linear(dim, dim), "proj": torch.nn.Linear(dim, dim),
+                "ln2": torch.nn.LayerNorm(dim, eps=1e-6), "fc1": torch.nn.Linear(dim, 4 * dim),
+                "fc2": torch.nn.Linear(4 * dim, dim)}))
+        self.norm = torch.nn.LayerNorm(dim, eps=1e-6)
+        self.head = torch.nn.Linear(dim, classes)
+
+    def split(self, t):  # [N, T, D] -> [N, heads, T, d]
+        n, tokens, _ = t.shape
+        return t.reshape(n, tokens, self.heads, self.dim // self.heads).permute(0, 2, 1, 3)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        for b in self.blocks:
+            h = b["ln1"](x)
+            q, k, v = self.split(b["q"](h)), self.split(b["k"](h)), self.split(b["v"](h))
+            a = torch.softmax(q @ k.transpose(-2, -1) * (self.dim // self.heads) ** -0.5, dim=-1)
+            o = (a @ v).permute(0, 2, 1, 3).reshape(x.shape[0], x.shape[1], self.dim)
+            x = x + b["proj"](o)
+            x = x + b["fc2"](torch.nn.functional.gelu(b["fc1"](b["ln2"](x))))
+        return self.head(self.norm(x)[:, 0])
+
+
 # name -> (constructor, input size)
 MODELS = {
     "resnet50": (lambda: torchvision.models.resnet50(weights=None), 224),
@@ -32,10 +75,12 @@ MODELS = {
     "googlenet": (lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True), 224),
     "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(weights=None), 224),
     "inception_v3": (lambda: torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True), 299),
+    "vit_small": (lambda: ViT(), 96),
 }
 # Extra exports at other opsets (ONNX from opset 7: Clip with attributes, BatchNormalization-7, Flatten...):
 # name -> (model, opset, input size).
-OPSET_VARIANTS = {"mobilenet_v2_opset7": ("mobilenet_v2", 7, 160), "resnet50_opset17": ("resnet50", 17, 160)}
+OPSET_VARIANTS = {"mobilenet_v2_opset7": ("mobilenet_v2", 7, 160), "resnet50_opset17": ("resnet50", 17, 160),
+                  "vit_small_opset17": ("vit_small", 17, 96)}  # opset 17: LayerNormalization instead of ReduceMean...
 
 
 def last_linear(model):
@@ -59,6 +104,10 @@ def randomize(model, size, gen):
             std = bn.running_var.sqrt()
             bn.running_mean += torch.randn(bn.running_mean.shape, generator=gen) * 0.1 * std
             bn.running_var *= torch.empty(bn.running_var.shape).uniform_(0.5, 1.5, generator=gen)
+        for lin in [m for m in model.modules() if isinstance(m, torch.nn.Linear)]:  # ViT: no BN, heads zero-init
+            if not bns:
+                lin.weight.normal_(0.0, lin.in_features ** -0.5, generator=gen)
+                lin.bias.normal_(0.0, 0.02, generator=gen)
         logits = model(calib)
         fc = last_linear(model)
         s = 3.0 / float(logits.std())

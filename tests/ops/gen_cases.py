@@ -597,6 +597,27 @@ def gen_resize(w):
             w.write("Resize", batch, {"shape": [oh, ow], "groups": mode}, [(x, False)], y, act, label=lab)
 
 
+def gen_matmul(w):
+    # (A shape, A constant, B shape, B constant) without the batch for activations: NumPy matmul broadcasting
+    patterns = [((3, 4, 5), False, (3, 5, 6), False), ((2, 4, 3), False, (3, 7), True), ((1, 4, 3), False, (2, 3, 5), False),
+                ((4, 3), False, (1, 3, 2), True), ((2, 3, 4), False, (1, 4, 5), True), ((5, 1), False, (1, 6), False)]
+    for k, (sa, ca, sb, cb) in enumerate(patterns):
+        batch = w.i(1, 3)
+        a = w.u(sa if ca else (batch,) + sa, -2, 2)
+        b = w.u(sb if cb else (batch,) + sb, -2, 2)
+        w.write("MatMul", batch, {}, [(a, ca), (b, cb)], np.matmul(f64(a), f64(b)), w.maybe_act(k))
+
+
+def gen_pow(w):
+    # positive bases: any real exponent is defined (the harness takes an activation first)
+    for k, (sa, ca, sb, cb) in enumerate([((4, 5), False, (4, 5), False), ((3, 6), False, (6,), True),
+                                          ((2, 6), False, (1, 6), True), ((2, 3, 4), False, (1, 3, 1), False)]):
+        batch = w.i(1, 3)
+        a = w.u(sa if ca else (batch,) + sa, 0.5, 2)
+        b = w.u(sb if cb else (batch,) + sb, -2, 2)
+        w.write("Pow", batch, {}, [(a, ca), (b, cb)], np.power(f64(a), f64(b)), w.maybe_act(k))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir")
@@ -609,7 +630,7 @@ def main():
     w = Writer(args.out_dir, np.random.default_rng(args.seed))
     for gen in (gen_conv, gen_dense, gen_batchnorm, gen_activation, gen_softmax, gen_pools, gen_global_pools,
                 gen_pad, gen_concat, gen_binary, gen_reshape, gen_transpose, gen_identity, gen_erf,
-                gen_slice, gen_squeeze_excite, gen_layernorm, gen_crop, gen_resize, gen_unary_math):
+                gen_slice, gen_squeeze_excite, gen_layernorm, gen_crop, gen_resize, gen_unary_math, gen_matmul, gen_pow):
         gen(w)
     total = sum(w.count.values())
     print("gen_cases.py: wrote %d cases for %d ops to %s (seed %d)" % (total, len(w.count), args.out_dir, args.seed))

@@ -73,3 +73,6 @@ void kiln_ref_mul(const kiln_kernel_args *a) { binary(a, op_mul); }
 void kiln_ref_div(const kiln_kernel_args *a) { binary(a, op_div); }
 void kiln_ref_max(const kiln_kernel_args *a) { binary(a, op_max); }
 void kiln_ref_min(const kiln_kernel_args *a) { binary(a, op_min); }
+
+static float op_pow(float x, float y) { return powf(x, y); }
+void kiln_ref_pow(const kiln_kernel_args *a) { binary(a, op_pow); }

@@ -3,7 +3,7 @@
 
 #include "ref_util.h"
 
-/* Shared window walk. Window (oh,ow) covers rows oh*SH - PT + [0,KH) and columns ow*SW - PL + [0,KW); cells outside
+/* Shared window walk. Window (oh,ow) covers rows oh*SH - PT + DH*[0,KH) and columns ow*SW - PL + DW*[0,KW); cells outside
  * the input are padding. is_max: max over in-bounds cells (padding never wins; an all-padding window gives -inf,
  * the max of nothing). Otherwise the average: sum of in-bounds cells divided by KH*KW when count_include_pad,
  * else by the in-bounds count (Keras 'same'); an all-padding window then gives 0. */
@@ -14,7 +14,7 @@ static void pool2d(const kiln_kernel_args *a, int is_max)
     const int64_t N = a->batch, H = xv->dims[1], W = xv->dims[2], C = xv->dims[3];
     const int64_t OH = yv->dims[1], OW = yv->dims[2];
     const int KH = at->kernel[0], KW = at->kernel[1], SH = at->stride[0], SW = at->stride[1];
-    const int PT = at->pads[0], PL = at->pads[1];
+    const int PT = at->pads[0], PL = at->pads[1], DH = at->dilation[0], DW = at->dilation[1];
     const float *x = a->in[0];
     /* Row pitches of planner views (kernel.h); 0 = dense. */
     const int64_t XP = a->in_pitch[0] ? a->in_pitch[0] : C, YP = a->out_pitch ? a->out_pitch : C;
@@ -26,10 +26,10 @@ static void pool2d(const kiln_kernel_args *a, int is_max)
                     float acc = is_max ? -INFINITY : 0.0f;
                     int cells = 0;
                     for (int kh = 0; kh < KH; kh++) {
-                        const int64_t ih = oh * SH - PT + kh;
+                        const int64_t ih = oh * SH - PT + (int64_t)kh * DH;
                         if (ih < 0 || ih >= H) continue;
                         for (int kw = 0; kw < KW; kw++) {
-                            const int64_t iw = ow * SW - PL + kw;
+                            const int64_t iw = ow * SW - PL + (int64_t)kw * DW;
                             if (iw < 0 || iw >= W) continue;
                             const float v = x[((n * H + ih) * W + iw) * XP + c];
                             acc = is_max ? fmaxf(acc, v) : acc + v;

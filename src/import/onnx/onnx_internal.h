@@ -143,6 +143,12 @@ ox_convert_fn ox_lookup(const char *op_type);
 /* Why a node cannot be imported (static check of attributes), or NULL. */
 const char *ox_unsupported(const ox_ctx *c, const Onnx__NodeProto *n);
 
+/* ---- onnx_op_elem.c ---- */
+/* Broadcasting binary kiln op of a and b (at least one an activation; constants are permuted into the activation's
+ * physical order, a run-time b is brought to a's). *vid and *out_perm receive the result. */
+kiln_status ox_binary(ox_ctx *c, kiln_op op, const ox_val *a, const ox_val *b, const char *suffix, int *vid,
+                      int *out_perm);
+
 /* ---- converters (onnx_op_conv.c, onnx_op_elem.c, onnx_op_shape.c, onnx_op_dense.c) ---- */
 kiln_status ox_op_conv(ox_ctx *c);
 kiln_status ox_op_pool(ox_ctx *c);
@@ -157,6 +163,7 @@ kiln_status ox_op_softmax(ox_ctx *c);
 kiln_status ox_op_pow(ox_ctx *c);
 kiln_status ox_op_layernorm(ox_ctx *c);
 kiln_status ox_op_slice(ox_ctx *c);
+kiln_status ox_op_gather(ox_ctx *c);
 kiln_status ox_op_identity(ox_ctx *c);
 kiln_status ox_op_reshape(ox_ctx *c);
 kiln_status ox_op_flatten(ox_ctx *c);

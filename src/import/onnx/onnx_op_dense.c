@@ -13,11 +13,13 @@ static kiln_status dense(ox_ctx *c, const ox_val *x, int64_t k, int64_t n, const
     if (ox_dim(c, x, r - 1) != k)
         return ox_fail(c, KILN_ERR_FORMAT, "input has %lld features, the weights expect %lld",
                        (long long)ox_dim(c, x, r - 1), (long long)k);
+    memcpy(perm, x->perm, sizeof perm);
     if (x->perm[r - 1] == r - 1) {
-        memcpy(perm, x->perm, sizeof perm);
         ids[0] = x->vid;
-    } else {
-        ox_identity(perm, r);
+    } else { /* move the logical last axis to the physical end, the other axes (the batch first) staying in order */
+        for (int p = 0, q = 0; p < r; p++)
+            if (x->perm[p] != r - 1) perm[q++] = x->perm[p];
+        perm[r - 1] = r - 1;
         if ((st = ox_to_perm(c, x, perm, &ids[0]))) return st;
     }
     int64_t wd[2] = { k, n };
@@ -68,20 +70,56 @@ kiln_status ox_op_gemm(ox_ctx *c)
     return st;
 }
 
+/* Kiln value of MatMul operand v in logical axis order: an activation brought to identity perm, a constant added. */
+static kiln_status matmul_operand(ox_ctx *c, const ox_val *v, const char *suffix, int *id)
+{
+    if (v->kind == OX_CONST) {
+        float *d = ox_const_floats(v);
+        if (!d) return ox_fail(c, KILN_ERR_NO_MEMORY, "out of memory");
+        kiln_status st = ox_kconst(c, suffix, v->rank, v->dims, d, id);
+        free(d);
+        return st;
+    }
+    int perm[KILN_MAX_RANK];
+    ox_identity(perm, ox_rank(c, v));
+    return ox_to_perm(c, v, perm, id);
+}
+
+/* MatMul. A run-time tensor by constant 2-D weights is a Dense (the common case: fused with a following bias Add);
+ * by a constant vector, a Dense of one unit whose last axis is then dropped; anything else (two run-time tensors,
+ * constant batched weights) the MATMUL op with NumPy broadcasting of the leading axes. 1-D run-time operands are
+ * refused: their only axis is kiln's batch, and MatMul would contract it. */
 kiln_status ox_op_matmul(ox_ctx *c)
 {
     const ox_val *x = ox_in(c, 0), *w = ox_in(c, 1);
     if (!x || !w) return ox_fail(c, KILN_ERR_FORMAT, "MatMul needs two inputs");
-    if (x->kind != OX_ACT || w->kind != OX_CONST)
-        return ox_fail(c, KILN_ERR_UNSUPPORTED, "kiln supports MatMul of a run-time tensor by constant weights "
-                       "(A x W), not %s x %s", x->kind == OX_ACT ? "tensor" : "constant",
-                       w->kind == OX_ACT ? "tensor" : "constant");
-    if (w->rank != 2 || ox_rank(c, x) < 2)
-        return ox_fail(c, KILN_ERR_UNSUPPORTED, "weights must be 2-D and the input at least 2-D (here %d-D x %d-D)",
-                       ox_rank(c, x), w->rank);
-    float *wd = ox_const_floats(w);
-    if (!wd) return ox_fail(c, KILN_ERR_NO_MEMORY, "out of memory");
-    kiln_status st = dense(c, x, w->dims[0], w->dims[1], wd, NULL);
-    free(wd);
-    return st;
+    const int rx = ox_rank(c, x), rw = ox_rank(c, w);
+    if ((x->kind == OX_ACT && rx < 2) || (w->kind == OX_ACT && rw < 2))
+        return ox_fail(c, KILN_ERR_UNSUPPORTED, "a 1-D run-time operand (%d-D x %d-D): MatMul would contract its "
+                       "only axis, kiln's batch", rx, rw);
+    kiln_status st;
+    if (x->kind == OX_ACT && w->kind == OX_CONST && w->rank <= 2) {
+        float *wd = ox_const_floats(w);
+        if (!wd) return ox_fail(c, KILN_ERR_NO_MEMORY, "out of memory");
+        st = dense(c, x, w->dims[0], w->rank == 2 ? w->dims[1] : 1, wd, NULL);
+        free(wd);
+        if (st || w->rank == 2) return st;
+        /* x[..., K] . w[K] = [...]: drop the unit axis the Dense left */
+        const ox_val *y = ox_find(c, c->node->output[0]);
+        int64_t dims[KILN_MAX_RANK];
+        for (int a = 0; a < rx - 1; a++) dims[a] = ox_dim(c, y, a);
+        int vid;
+        if ((st = ox_reshape(c, y, rx - 1, dims, &vid))) return st;
+        return ox_set_act(c, 0, vid, NULL);
+    }
+    if (x->kind == OX_CONST && rx < 2)
+        return ox_fail(c, KILN_ERR_UNSUPPORTED, "a 1-D constant first operand");
+    const ox_val *k = x->kind == OX_CONST ? x : w->kind == OX_CONST ? w : NULL;
+    if (k && k->rank >= (rx > rw ? rx : rw) && k->dims[0] != 1)
+        return ox_fail(c, KILN_ERR_UNSUPPORTED, "constant '%s' varies along the batch axis (kiln runs any batch "
+                       "with the same weights)", k->name);
+    int ids[2], vid;
+    if ((st = matmul_operand(c, x, "a", &ids[0])) || (st = matmul_operand(c, w, "b", &ids[1]))) return st;
+    if ((st = ox_emit(c, KILN_OP_MATMUL, "", ids, 2, NULL, &vid))) return st;
+    return ox_set_act(c, 0, vid, NULL);
 }

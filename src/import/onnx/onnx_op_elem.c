@@ -56,8 +56,8 @@ static kiln_op binary_op(const char *op)
 }
 
 /* y = op(a, b) where at least one is an activation; *out_perm receives the result's perm. */
-static kiln_status binary(ox_ctx *c, kiln_op op, const ox_val *a, const ox_val *b, const char *suffix, int *vid,
-                          int *out_perm)
+kiln_status ox_binary(ox_ctx *c, kiln_op op, const ox_val *a, const ox_val *b, const char *suffix, int *vid,
+                      int *out_perm)
 {
     kiln_status st;
     int ids[2];
@@ -77,6 +77,11 @@ static kiln_status binary(ox_ctx *c, kiln_op op, const ox_val *a, const ox_val *
             ids[0] = neg;
             memcpy(out_perm, b->perm, sizeof b->perm);
             return ox_emit(c, KILN_OP_ADD, suffix, ids, 2, NULL, vid);
+        } else if (op == KILN_OP_POW) { /* k ^ x: the constant stays first (the reference kernel takes either) */
+            if ((st = ox_bcast_const(c, a, b, &ids[0]))) return st;
+            ids[1] = b->vid;
+            memcpy(out_perm, b->perm, sizeof b->perm);
+            return ox_emit(c, op, suffix, ids, 2, NULL, vid);
         } else {
             return ox_fail(c, KILN_ERR_UNSUPPORTED, "a constant divided by a run-time tensor");
         }
@@ -156,7 +161,7 @@ kiln_status ox_op_binary(ox_ctx *c)
         if (!b) return ox_fail(c, KILN_ERR_FORMAT, "input %d missing", idx[k]);
         char suffix[32] = "";
         if (k < n - 1) snprintf(suffix, sizeof suffix, "part%d", k);
-        if ((st = binary(c, op, &cur, b, suffix, &vid, perm))) return st;
+        if ((st = ox_binary(c, op, &cur, b, suffix, &vid, perm))) return st;
         memset(&cur, 0, sizeof cur);
         cur.name = "";
         cur.kind = OX_ACT;
@@ -230,12 +235,13 @@ kiln_status ox_op_clip(ox_ctx *c)
     return ox_set_act(c, 0, cur, x->perm);
 }
 
-/* PRelu(x, slope) = max(x, 0) + slope * min(x, 0), built from kiln's broadcasting ops. */
+/* PRelu(x, slope) = max(x, 0) + slope * min(x, 0), built from kiln's broadcasting ops (slope constant or run-time). */
 kiln_status ox_op_prelu(ox_ctx *c)
 {
-    const ox_val *x, *s;
+    const ox_val *x, *s = ox_in(c, 1);
     kiln_status st = ox_act_in(c, 0, &x);
-    if (st || (st = ox_const_in(c, 1, "slope", &s))) return st;
+    if (st) return st;
+    if (!s) return ox_fail(c, KILN_ERR_FORMAT, "PRelu needs a slope");
     int ids[2], neg, scaled, pos, vid;
     float zero = 0.0f;
     int64_t one = 1;
@@ -245,9 +251,10 @@ kiln_status ox_op_prelu(ox_ctx *c)
     ids[0] = x->vid;
     if ((st = ox_kconst(c, "zero", 1, &one, &zero, &ids[1]))) return st;
     if ((st = ox_emit(c, KILN_OP_MIN, "negative", ids, 2, NULL, &neg))) return st;
-    if ((st = ox_bcast_const(c, s, x, &ids[1]))) return st;
-    ids[0] = neg;
-    if ((st = ox_emit(c, KILN_OP_MUL, "scaled", ids, 2, NULL, &scaled))) return st;
+    ox_val negv = { .name = "", .kind = OX_ACT, .vid = neg };
+    memcpy(negv.perm, x->perm, sizeof x->perm);
+    int sperm[KILN_MAX_RANK];
+    if ((st = ox_binary(c, KILN_OP_MUL, &negv, s, "scaled", &scaled, sperm))) return st; /* constant or run-time slope */
     if ((st = ox_emit(c, KILN_OP_ACTIVATION, "positive", &x->vid, 1, &a, &pos))) return st;
     ids[0] = pos;
     ids[1] = scaled;
@@ -293,24 +300,32 @@ kiln_status ox_op_softmax(ox_ctx *c)
     return ox_set_act(c, 0, vid, x->perm);
 }
 
-/* Pow(x, p) with a constant scalar exponent p (every value of the exponent tensor equal): the POW activation. */
+/* 1 when constant e holds one value repeated and does not broadcast x to a larger shape. */
+static int uniform_exponent(ox_ctx *c, const ox_val *x, const ox_val *e)
+{
+    if (e->numel < 1 || e->rank > ox_rank(c, x)) return 0;
+    for (int64_t k = 1; k < e->numel; k++)
+        if ((e->is_int ? (double)e->i[k] : (double)e->f[k]) != (e->is_int ? (double)e->i[0] : (double)e->f[0]))
+            return 0;
+    for (int i = 0; i < e->rank; i++)
+        if (e->dims[e->rank - 1 - i] != 1 && e->dims[e->rank - 1 - i] != ox_dim(c, x, ox_rank(c, x) - 1 - i))
+            return 0;
+    return 1;
+}
+
+/* Pow(x, p): with a constant scalar exponent p (every value of the exponent tensor equal) the POW activation, which
+ * fuses into the producer; otherwise (a run-time or per-element exponent, a constant base) kiln's broadcasting POW. */
 kiln_status ox_op_pow(ox_ctx *c)
 {
-    const ox_val *x, *e;
-    kiln_status st = ox_act_in(c, 0, &x);
-    if (st) return st;
-    if ((st = ox_const_in(c, 1, "the exponent", &e))) return st;
-    if (e->numel < 1 || e->rank > ox_rank(c, x))
-        return ox_fail(c, KILN_ERR_UNSUPPORTED, "the exponent must be a scalar constant");
+    const ox_val *x = ox_in(c, 0), *e = ox_in(c, 1);
+    if (!x || !e) return ox_fail(c, KILN_ERR_FORMAT, "Pow needs two inputs");
+    kiln_status st;
+    if (x->kind != OX_ACT || e->kind != OX_CONST || !uniform_exponent(c, x, e)) {
+        int vid, perm[KILN_MAX_RANK];
+        if ((st = ox_binary(c, KILN_OP_POW, x, e, "", &vid, perm))) return st;
+        return ox_set_act(c, 0, vid, perm);
+    }
     const double p = e->is_int ? (double)e->i[0] : (double)e->f[0];
-    for (int64_t k = 1; k < e->numel; k++)
-        if ((e->is_int ? (double)e->i[k] : (double)e->f[k]) != p)
-            return ox_fail(c, KILN_ERR_UNSUPPORTED, "the exponent must be one scalar (here %lld different values)",
-                           (long long)e->numel);
-    if (e->numel > 1) /* all equal but broadcast: the result must keep x's shape */
-        for (int i = 0; i < e->rank; i++)
-            if (e->dims[e->rank - 1 - i] != 1 && e->dims[e->rank - 1 - i] != ox_dim(c, x, ox_rank(c, x) - 1 - i))
-                return ox_fail(c, KILN_ERR_UNSUPPORTED, "the exponent would broadcast x to a larger shape");
     kiln_attrs a;
     kiln_attrs_init(&a);
     a.act = kiln_act_make(KILN_ACT_POW, (float)p, 0, 0);

@@ -171,22 +171,100 @@ kiln_status ox_op_transpose(ox_ctx *c)
     return ox_set_act(c, 0, x->vid, out); /* relabel only: same kiln value */
 }
 
+/* Constant inputs of a Concat that lie before / after the run-time ones along `axis` (e.g. a ViT's class token,
+ * Expand-ed to the batch by a folded shape subgraph): y = pad(concat(run-time inputs)) + K, where the PAD adds
+ * zeros where the constants go and K holds the constants there and zeros elsewhere (x + 0 = x exactly). The constants
+ * must not vary along the batch axis. vid: the concatenation of the run-time inputs, perm its perm. */
+static kiln_status concat_constants(ox_ctx *c, int axis, int vid, const int *perm, int *out)
+{
+    const Onnx__NodeProto *n = c->node;
+    const int r = c->g->values[vid].rank;
+    ox_val act = { .name = "", .kind = OX_ACT, .vid = vid };
+    memcpy(act.perm, perm, sizeof act.perm);
+    int64_t before = 0, after = 0, total = 0, mid = ox_dim(c, &act, axis);
+    int seen_act = 0;
+    for (int i = 0; i < (int)n->n_input; i++) {
+        const ox_val *v = ox_has_in(c, i) ? ox_in(c, i) : NULL;
+        if (!v) continue;
+        if (v->kind == OX_ACT) {
+            if (seen_act == 2) return ox_fail(c, KILN_ERR_UNSUPPORTED, "constant inputs between run-time ones");
+            seen_act = 1;
+            continue;
+        }
+        if (seen_act) seen_act = 2;
+        if (v->rank != r) return ox_fail(c, KILN_ERR_FORMAT, "inputs differ in rank");
+        for (int a = 0; a < r; a++)
+            if (a != axis && v->dims[a] != (a == perm[0] ? 1 : ox_dim(c, &act, a)))
+                return ox_fail(c, KILN_ERR_UNSUPPORTED, "constant '%s' has dim %lld on axis %d (kiln: the run-time "
+                               "inputs' dims, 1 on the batch axis)", v->name, (long long)v->dims[a], a);
+        *(seen_act ? &after : &before) += v->dims[axis];
+    }
+    total = before + mid + after;
+    /* K: logical dims of the result with 1 on the batch axis; the constants' slabs copied in, zeros elsewhere */
+    ox_val k = { .name = "concat_constants", .kind = OX_CONST, .rank = r };
+    int64_t outer = 1, inner = 1;
+    for (int a = 0; a < r; a++) {
+        k.dims[a] = a == axis ? total : a == perm[0] ? 1 : ox_dim(c, &act, a);
+        if (a < axis) outer *= k.dims[a];
+        if (a > axis) inner *= k.dims[a];
+    }
+    k.numel = outer * total * inner;
+    k.f = calloc((size_t)(k.numel ? k.numel : 1), sizeof(float));
+    if (!k.f) return ox_fail(c, KILN_ERR_NO_MEMORY, "out of memory");
+    int64_t at = 0;
+    kiln_status st = KILN_OK;
+    for (int i = 0; i < (int)n->n_input && !st; i++) {
+        const ox_val *v = ox_has_in(c, i) ? ox_in(c, i) : NULL;
+        if (!v) continue;
+        if (v->kind == OX_ACT) {
+            at = before + mid;
+            continue;
+        }
+        float *d = ox_const_floats(v);
+        if (!d) {
+            st = ox_fail(c, KILN_ERR_NO_MEMORY, "out of memory");
+            break;
+        }
+        const int64_t e = v->dims[axis];
+        for (int64_t o = 0; o < outer; o++)
+            memcpy(k.f + (o * total + at) * inner, d + o * e * inner, sizeof(float) * (size_t)(e * inner));
+        free(d);
+        at += e;
+    }
+    int ids[2];
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.rank = r;
+    const int pa = ox_phys_axis(&act, r, axis);
+    a.pads_begin[pa] = (int32_t)before;
+    a.pads_end[pa] = (int32_t)after;
+    if (!st) st = ox_emit(c, KILN_OP_PAD, "pad", &vid, 1, &a, &ids[0]);
+    if (!st) st = ox_bcast_const(c, &k, &act, &ids[1]);
+    free(k.f);
+    if (!st) st = ox_emit(c, KILN_OP_ADD, "", ids, 2, NULL, out);
+    return st;
+}
+
 kiln_status ox_op_concat(ox_ctx *c)
 {
-    int ids[KILN_MAX_NODE_INPUTS], n = 0;
+    int ids[KILN_MAX_NODE_INPUTS], n = 0, n_const = 0;
     const ox_val *first = NULL;
     kiln_status st;
     for (int i = 0; i < (int)c->node->n_input; i++) {
         if (!ox_has_in(c, i)) continue;
-        const ox_val *v;
-        if ((st = ox_act_in(c, i, &v))) return st;
+        const ox_val *v = ox_in(c, i);
+        if (!v) return ox_fail(c, KILN_ERR_FORMAT, "input %d missing", i);
+        if (v->kind == OX_CONST) { /* batch-broadcast constants: concat_constants */
+            n_const++;
+            continue;
+        }
         if (n >= KILN_MAX_NODE_INPUTS) return ox_fail(c, KILN_ERR_UNSUPPORTED, "more than %d inputs", KILN_MAX_NODE_INPUTS);
         if (!first) first = v;
         else if (ox_rank(c, v) != ox_rank(c, first)) return ox_fail(c, KILN_ERR_FORMAT, "inputs differ in rank");
         if ((st = ox_to_perm(c, v, first->perm, &ids[n]))) return st;
         n++;
     }
-    if (!first) return ox_fail(c, KILN_ERR_FORMAT, "no inputs");
+    if (!first) return ox_fail(c, KILN_ERR_FORMAT, "no run-time input");
     int r = ox_rank(c, first);
     int64_t axis = ox_attr_i(c->node, "axis", 1);
     if (axis < 0) axis += r;
@@ -197,7 +275,9 @@ kiln_status ox_op_concat(ox_ctx *c)
     kiln_attrs a;
     kiln_attrs_init(&a);
     a.axis = ox_phys_axis(first, r, (int)axis);
-    if ((st = ox_emit(c, KILN_OP_CONCAT, "", ids, n, &a, &vid))) return st;
+    if (n == 1 && n_const) vid = ids[0];
+    else if ((st = ox_emit(c, KILN_OP_CONCAT, n_const ? "runtime" : "", ids, n, &a, &vid))) return st;
+    if (n_const && (st = concat_constants(c, (int)axis, vid, perm, &vid))) return st;
     return ox_set_act(c, 0, vid, perm);
 }
 

@@ -67,3 +67,47 @@ kiln_status ox_op_slice(ox_ctx *c)
     if ((st = ox_emit(c, KILN_OP_CROP, "", &x->vid, 1, &a, &vid))) return st;
     return ox_set_act(c, 0, vid, x->perm);
 }
+
+/* Gather of a run-time tensor along a non-batch axis by constant indices: a scalar index (e.g. a ViT's class token,
+ * x[:, 0]) is a CROP to that element and a RESHAPE dropping the axis; a 1-D run of consecutive indices is a CROP.
+ * Other index patterns are refused. Gathers of constants are folded before this converter is reached. */
+kiln_status ox_op_gather(ox_ctx *c)
+{
+    const ox_val *x, *ind;
+    kiln_status st = ox_act_in(c, 0, &x);
+    if (st || (st = ox_const_in(c, 1, "indices", &ind))) return st;
+    const int r = ox_rank(c, x);
+    int64_t axis = ox_attr_i(c->node, "axis", 0);
+    if (axis < 0) axis += r;
+    if (axis < 0 || axis >= r) return ox_fail(c, KILN_ERR_FORMAT, "axis out of range");
+    if (axis == x->perm[0]) return ox_fail(c, KILN_ERR_UNSUPPORTED, "gather along the batch axis");
+    if (ind->rank > 1 || ind->numel < 1 || !ind->is_int)
+        return ox_fail(c, KILN_ERR_UNSUPPORTED, "indices must be an integer scalar or 1-D list");
+    const int64_t n = ox_dim(c, x, (int)axis);
+    int64_t first = ind->i[0] < 0 ? ind->i[0] + n : ind->i[0];
+    for (int64_t k = 0; k < ind->numel; k++) {
+        const int64_t v = ind->i[k] < 0 ? ind->i[k] + n : ind->i[k];
+        if (v < 0 || v >= n) return ox_fail(c, KILN_ERR_FORMAT, "index %lld out of range", (long long)ind->i[k]);
+        if (v != first + k) return ox_fail(c, KILN_ERR_UNSUPPORTED, "indices that are not a run of consecutive values");
+    }
+    const int p = ox_phys_axis(x, r, (int)axis);
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.rank = r;
+    a.pads_begin[p] = (int32_t)first;
+    a.pads_end[p] = (int32_t)(n - first - ind->numel);
+    int vid = x->vid;
+    if ((a.pads_begin[p] || a.pads_end[p]) && (st = ox_emit(c, KILN_OP_CROP, "", &x->vid, 1, &a, &vid))) return st;
+    if (ind->rank == 1) return ox_set_act(c, 0, vid, x->perm);
+    if (r < 2) return ox_fail(c, KILN_ERR_UNSUPPORTED, "the result would have no batch axis");
+    /* scalar index: drop the (now size-1) axis */
+    int64_t dims[KILN_MAX_RANK];
+    int perm[KILN_MAX_RANK];
+    for (int q = 0, o = 0; q < r; q++) {
+        if (q == p) continue;
+        dims[o] = c->g->values[vid].dims[q];
+        perm[o++] = x->perm[q] > axis ? x->perm[q] - 1 : x->perm[q];
+    }
+    if ((st = ox_reshape_phys(c, vid, r - 1, dims, "squeeze", &vid))) return st;
+    return ox_set_act(c, 0, vid, perm);
+}
