@@ -3,7 +3,7 @@
 #   make demo     install what is missing, build, fetch a real trained model, classify a photo
 #   make test     install what is missing, build, run every test (ctest)
 #   make asan     unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
-#   make onnx-torchvision   torchvision exports (PyTorch, installed on demand) through kiln vs onnxruntime
+#   make onnx-torchvision   only the torchvision exports (also part of make test) through kiln vs onnxruntime
 #   make conformance-full   every keras.applications model vs Keras (slow), writes docs/CONFORMANCE.md
 #   make cuda     also build/libkiln_cuda.so (the CUDA backend, nvcc; loaded at run time by --device cuda) and
 #                 build/test_cuda_kernels; on a GPU machine: make cuda && build/test_cuda_kernels (docs/CUDA.md)
@@ -37,10 +37,9 @@ test: deps build labels
 conformance-full: deps build
 	@python3 tests/keras/conformance.py --tier full --kiln $(BUILD)/kiln --doc docs/CONFORMANCE.md $(if $(ONLY),--only $(ONLY))
 
-# ONNX, beyond `make test`: torchvision ResNet50/MobileNetV2/GoogLeNet/EfficientNet-B0/Inception-v3 exported by Debian's
-# PyTorch (installed on demand, ~200 MB) vs onnxruntime; onnx-full adds the whole tf2onnx corpus (docs/ONNX.md).
-onnx-torchvision: build
-	@KILN_WITH_TORCH=1 bash scripts/install_deps.sh
+# torchvision ResNet50/MobileNetV2/GoogLeNet/EfficientNet-B0/Inception-v3 + a small ViT exported by Debian's PyTorch vs
+# onnxruntime (ctest onnx.torchvision in make test); onnx-full adds the whole tf2onnx corpus (docs/ONNX.md).
+onnx-torchvision: deps build
 	@python3 tests/onnx/torchvision_check.py --kiln $(BUILD)/kiln
 
 onnx-full: onnx-torchvision

@@ -19,10 +19,9 @@ DEB_PKGS=(build-essential cmake pkg-config libhdf5-dev libcjson-dev libturbojpeg
 # ONNX import: Debian's onnx.proto (libonnx-dev), protoc-c (protobuf-c-compiler) generating the C reader at build time,
 # libprotobuf-c (libprotobuf-c-dev).
 DEB_PKGS+=(libprotobuf-c-dev protobuf-c-compiler libonnx-dev)
-# PyTorch (Debian's, used through /usr/bin/python3; ~200 MB, ~35 s to install): ctest real.demo_vs_torch runs the
-# demo's checkpoint in PyTorch itself. torchvision only for `make onnx-torchvision` (which sets KILN_WITH_TORCH=1).
-DEB_PKGS+=(python3-torch)
-if [ "${KILN_WITH_TORCH:-0}" = 1 ]; then DEB_PKGS+=(python3-torchvision); fi
+# PyTorch and torchvision (Debian's, used through /usr/bin/python3; ~200 MB, ~35 s to install): ctest
+# real.demo_vs_torch runs the demo's checkpoint in PyTorch itself; ctest onnx.torchvision exports torchvision models.
+DEB_PKGS+=(python3-torch python3-torchvision)
 deb_version() { dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null | awk '$1=="installed"{print $2}'; }
 
 missing_deb=()

@@ -23,6 +23,11 @@ if(KILN_PYTHON3)
            --kiln $<TARGET_FILE:kiln_cli>)
   add_test(NAME onnx.tf2onnx COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/tf2onnx_check.py
            --kiln $<TARGET_FILE:kiln_cli> --opt-corpus $<TARGET_FILE:opt_corpus>)
+  # PyTorch exports (Debian python3-torch + python3-torchvision, installed by install_deps) vs onnxruntime; the
+  # exports are cached under ~/.cache/kiln (about 3 minutes the first time). Skips (77) without torch/torchvision.
+  add_test(NAME onnx.torchvision COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/torchvision_check.py
+           --kiln $<TARGET_FILE:kiln_cli>)
+  set_tests_properties(onnx.torchvision PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1500 LABELS onnx)
 else()
   add_test(NAME onnx.node COMMAND sh -c "echo 'onnx.node: python3 not found'; exit 77")
   add_test(NAME onnx.layout_ops COMMAND sh -c "echo 'onnx.layout_ops: python3 not found'; exit 77")
