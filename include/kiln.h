@@ -137,8 +137,20 @@ typedef struct {
                                * build time (libkiln_cuda.so, loaded at run time; FP16 precision needs CUDA) */
     int tactics;              /* kiln_tactics_mode: KILN_TACTICS_TIMED (default), _HEURISTIC or _REFERENCE */
     const char *timing_cache; /* timed tactics: file of earlier timings, read and updated (NULL: none); a rebuild of
-                               * the same model on the same CPU then times nothing */
+                               * the same model on the same CPU (or the same GPU: CUDA tactics too) then times nothing */
+    /* FP16 overflow protection (FP16 CUDA engines only, docs/CUDA.md): the optimized graph runs in FP32 on the CPU over
+     * calibration samples; every layer that reads or writes a value above KILN_FP16_SAFE_RANGE stays FP32. */
+    const float *calib_data;  /* calibration samples of input 0: dense NHWC float32, batch first (NULL: random samples;
+                               * other inputs are always random); borrowed during the build */
+    int64_t calib_numel;      /* floats in calib_data: a whole number of input-0 samples */
+    float calib_lo, calib_hi; /* range of the random samples used without calib_data (default -1, 1) */
+    const char *fp32_layers;  /* comma-separated layer names (a source layer's name, the output name or the full fused
+                               * name) kept in FP32 in an FP16 engine whatever their range, or NULL */
 } kiln_build_options;
+
+/* FP16 engines: a layer whose calibration range (max |value| it reads or writes, pre-activation included) exceeds this
+ * runs in FP32. FP16 ends at 65504; the 4x headroom covers inputs "hotter" than the calibration samples. */
+#define KILN_FP16_SAFE_RANGE 16384.0f
 
 typedef enum { KILN_DEVICE_CPU = 0, KILN_DEVICE_CUDA = 1 } kiln_device;
 
@@ -214,6 +226,8 @@ typedef struct {
     int rank;
     int64_t dims[KILN_TENSOR_MAX_RANK]; /* output shape, dims[0] = the engine's batch_max */
     int backend, tactic; /* 0, 0 = CPU reference kernel */
+    int precision;       /* kiln_precision the layer runs at (FP16 engines keep overflowing layers in FP32) */
+    float range;         /* FP16 engines: max |value| the layer read or wrote on the calibration data; -1 otherwise */
 } kiln_layer_info;
 
 int kiln_engine_num_layers(const kiln_engine *engine);

@@ -331,3 +331,39 @@ kiln_status kiln_cpu_choose_tactics(kiln_engine *e, const kiln_build_options *o)
                 kiln_isa_name(kiln_cpu_isa()));
     return st;
 }
+
+/* ---- the timing cache for other tactic choosers (engine_tactics.h) -------------------------------------------------- */
+
+struct kiln_timing_cache_s {
+    timing_cache c;
+};
+
+kiln_timing_cache *kiln_timing_cache_open(const char *path)
+{
+    kiln_timing_cache *t = calloc(1, sizeof *t);
+    if (t) cache_load(&t->c, path);
+    return t;
+}
+
+const char *kiln_timing_cache_get(const kiln_timing_cache *t, uint64_t key, double *us)
+{
+    const cache_entry *ce = t ? cache_find(&t->c, key) : NULL;
+    if (ce && us) *us = ce->us;
+    return ce ? ce->name : NULL;
+}
+
+void kiln_timing_cache_put(kiln_timing_cache *t, uint64_t key, const char *name, double us)
+{
+    if (t) cache_put(&t->c, key, name, us);
+}
+
+kiln_status kiln_timing_cache_close(kiln_timing_cache *t, const char *path)
+{
+    if (!t) return KILN_OK;
+    kiln_status st = cache_save(&t->c, path);
+    free(t->c.v);
+    free(t);
+    return st;
+}
+
+uint64_t kiln_timing_key_mix(uint64_t h, int64_t x) { return fnv(h, x); }

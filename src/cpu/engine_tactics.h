@@ -22,4 +22,17 @@ const char *kiln_cpu_engine_note(const kiln_engine *e);
 /* Compute layer i with its resolved tactic. */
 void kiln_cpu_engine_run_layer(const kiln_engine *e, int layer, const kiln_kernel_args *a, kiln_threadpool *pool);
 
+/* The timing cache file (--timing-cache) for other tactic choosers (the CUDA layers, src/runtime/build_cuda.c): lines
+ * "KEY NAME US" after a "kiln-timing-cache 1" line; CPU and GPU entries share one file (their keys differ).
+ * open: never fails (a missing or foreign file is an empty cache); NULL only when out of memory. Owned by the caller:
+ * close saves it to path when entries were added (path NULL: nothing saved) and frees it. */
+typedef struct kiln_timing_cache_s kiln_timing_cache;
+kiln_timing_cache *kiln_timing_cache_open(const char *path);
+/* The name stored for key (and its time in us), or NULL. Valid until the next put or close. */
+const char *kiln_timing_cache_get(const kiln_timing_cache *c, uint64_t key, double *us);
+void kiln_timing_cache_put(kiln_timing_cache *c, uint64_t key, const char *name, double us);
+kiln_status kiln_timing_cache_close(kiln_timing_cache *c, const char *path);
+/* FNV-1a step over the 8 bytes of x: keys are built from a layer's signature with it. Start from 0xcbf29ce484222325. */
+uint64_t kiln_timing_key_mix(uint64_t h, int64_t x);
+
 #endif

@@ -3,6 +3,10 @@
 
 #include <string.h>
 
+#include "conv_direct.h"
+#include "dw_rows.h"
+#include "winograd.h"
+
 #if defined(__x86_64__)
 #define X86(f) f
 #else
@@ -96,6 +100,15 @@ static const kiln_cpu_tactic conv_tactics[] = {
     { "conv_dw_neon", KILN_ISA_NEON, 8, 0, 0, dw_ok, ARM(kiln_dwconv_neon) },
     /* appended: engine files store these indices */
     { "conv_gemm_avx512_14x32", KILN_ISA_AVX512, 2, 32, 14, conv_ok, X86(kiln_gemm_14x32_avx512) },
+    /* Winograd (winograd.h): packing and workspace come from kiln_wino_*, found by kiln_wino_tile_of(run) */
+    { "conv_winograd_f4_avx512", KILN_ISA_AVX512, 2, 0, 0, kiln_wino_supports_f4, X86(kiln_wino_f4_avx512) },
+    { "conv_winograd_f2_avx512", KILN_ISA_AVX512, 2, 0, 0, kiln_wino_supports, X86(kiln_wino_f2_avx512) },
+    /* direct kernels for Cin <= 4 (stems, conv_direct.h): gemm-packed weights with NR = 2 vectors */
+    { "conv_direct_avx512", KILN_ISA_AVX512, 16, 32, 0, kiln_conv_direct_supports, X86(kiln_conv_direct_avx512) },
+    { "conv_direct_avx2", KILN_ISA_AVX2, 1, 16, 0, kiln_conv_direct_supports, X86(kiln_conv_direct_avx2) },
+    /* depthwise row sweep (dw_rows.h): input vectors shared by neighbouring windows loaded once */
+    { "conv_dw_rows_avx512", KILN_ISA_AVX512, 18, 0, 0, dw_ok, X86(kiln_dwconv_rows_avx512) },
+    { "conv_dw_rows_avx2", KILN_ISA_AVX2, 8, 0, 0, dw_ok, X86(kiln_dwconv_rows_avx2) },
 };
 
 static const kiln_cpu_tactic dense_tactics[] = {
@@ -185,10 +198,22 @@ static int64_t gemm_rows(const kiln_graph *g, const kiln_node *n, int batch)
     return (int64_t)batch * kiln_value_numel(y) / y->dims[y->rank - 1];
 }
 
+/* Winograd F(4x4) where it measured faster than the gemm tactics (bench/cpu_conv_layers, docs/PERFORMANCE.md): 3x3
+ * stride-1 convs with >= 64 input and output channels and >= 28x28 output pixels per batch (ResNet50's 56x56 and
+ * 28x28 stages: 2-3x); with fewer tiles the 4x larger transformed weights (36 vs 9 per channel pair) are re-streamed
+ * for too few tiles and it wins less or loses (14x14x256: 0.8-1.3x depending on the load; 7x7x512: 2-3x slower). */
+static int wino_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max)
+{
+    if (!kiln_cpu_tactic_usable(g, n, 13)) return 0;
+    const kiln_value *w = val(g, n, 1), *y = &g->values[n->output];
+    return w->dims[2] >= 64 && w->dims[3] >= 64 && (int64_t)batch_max * y->dims[1] * y->dims[2] >= 28 * 28;
+}
+
 int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max)
 {
     /* Candidates in order of preference; the first usable one wins. */
-    static const int conv_dw[] = { 10, 9, 11, 8 }, conv_gemm[] = { 12, 2, 7, 1 }, conv_gemm_small[] = { 4, 2, 7, 1 };
+    /* depthwise: the row sweeps (dw_rows.inc) on x86, 1.4-2x faster than dw_task at stride 1 and 5x5 */
+    static const int conv_dw[] = { 17, 18, 11, 8 }, conv_gemm[] = { 12, 2, 7, 1 }, conv_gemm_small[] = { 4, 2, 7, 1 };
     static const int dense_big[] = { 9, 3, 7, 1 }, dense_gemv[] = { 6, 4, 8, 2 };
     static const int simple[] = { 3, 2, 4, 1 };
     const int *pref = simple;
@@ -196,7 +221,12 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
     switch (n->op) {
     case KILN_OP_CONV2D:
         /* 14x32 unless the pixels fill 14-row tiles worse than 8-row ones (e.g. 10x10: 112 vs 104 rows) */
+        if (kiln_conv_direct_supports(g, n)) {
+            if (kiln_cpu_tactic_usable(g, n, 15)) return 15; /* conv_direct_avx512 */
+            if (kiln_cpu_tactic_usable(g, n, 16)) return 16; /* conv_direct_avx2 */
+        }
         if (dw_ok(g, n)) pref = conv_dw;
+        else if (wino_heuristic(g, n, batch_max)) return 13;
         else {
             /* and not for stems (3 channels a tap: its tiles never take the uniform assembly loop, and the C loop
              * with 14 row pointers spills) */
@@ -292,6 +322,7 @@ size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t,
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
     if (!k || t == 0) return kiln_ref_workspace_bytes(g, n, batch);
     if (n->op == KILN_OP_SQUEEZE_EXCITE) return kiln_ref_squeeze_excite_workspace(g, n, batch);
+    if (kiln_wino_tile_of(k->run)) return kiln_wino_workspace(g, n, kiln_wino_tile_of(k->run), batch);
     if (k->gemm_nr <= 0) return 0;
     int taps, groups;
     int64_t K, Cout;
@@ -303,12 +334,14 @@ size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t,
 size_t kiln_cpu_tactic_packed_bytes(const kiln_graph *g, const kiln_node *n, int t)
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
+    if (k && t > 0 && kiln_wino_tile_of(k->run)) return kiln_wino_packed_bytes(g, n, kiln_wino_tile_of(k->run));
     return k && t > 0 && k->gemm_nr > 0 ? kiln_pack_gemm_bytes(g, n, k->gemm_nr) : 0;
 }
 
 void kiln_cpu_tactic_pack(const kiln_graph *g, const kiln_node *n, int t, void *dst)
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
+    if (k && t > 0 && kiln_wino_tile_of(k->run)) kiln_wino_pack(g, n, kiln_wino_tile_of(k->run), dst);
     if (k && t > 0 && k->gemm_nr > 0) kiln_pack_gemm(g, n, k->gemm_nr, dst);
 }
 

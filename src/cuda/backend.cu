@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "kernels.cuh"
+#include "conv_ext.cuh"
 #include "../runtime/backend_cuda.h"
 
 namespace {
@@ -92,6 +93,10 @@ struct Step {
     int residual = -1;              // conv: value added before the activation (a fused Add), or -1
     kiln_act act = act_none();      // activation applied by the step (for a fused Add: the Add's)
     int tactic = 0;
+    bool f32 = true;                // runs in FP32: every layer of an FP32 engine, the layer_fp32 layers of an FP16 one
+    int fused_add = -1;             // conv: the node of the residual Add fused into it, or -1
+    float timed_ms = -1.0f;         // conv: GPU ms of the chosen tactic when it was timed in this context
+    kc::ConvExt *ext = nullptr;     // conv: kiln's direct kernel / cuDNN graph plans (conv_ext.cuh), or null
     // cuDNN convolution
     cudnnTensorDescriptor_t xd = nullptr, yd = nullptr, bd = nullptr;
     cudnnFilterDescriptor_t wd = nullptr;
@@ -119,12 +124,15 @@ struct Ctx {
     int fp16 = 0, bmin = 1, bmax = 1;
     size_t esz = 4;
     cudaStream_t stream = nullptr;
+    kc::ConvExtCtx *ext = nullptr;      // conv_ext.cuh: plans shared by the layers (freed before the cuDNN handle)
     cudnnHandle_t dnn = nullptr;
     cublasHandle_t blas = nullptr;
     std::vector<void *> allocs;         // device allocations to free
     std::vector<void *> pinned;         // pinned host allocations to free
     std::vector<void *> vptr;           // per value: device pointer
-    std::vector<char> vf32;             // per value: stored as float even in an FP16 engine
+    std::vector<char> vf32;             // per value: stored as float (FP32 engines: all; FP16: FP32 layers' outputs, ...)
+    std::vector<void *> vcast;          // per value: a copy in the other type for the readers of the other precision
+    std::vector<cudaEvent_t> lev;       // run_layers: one event before each step and one after the last
     std::vector<Step> steps;
     char *arena = nullptr;
     size_t arena_bytes = 0;
@@ -189,12 +197,26 @@ int input_role(int op, int i)
     }
 }
 
+// Op names from the op table (the backend links nothing of libkiln, so it keeps its own copy of the names).
+const char *op_name(int op)
+{
+#define KILN_OP(e, name, min_in, max_in, infer, ref) name,
+    static const char *names[] = {
+#include "../core/ops.def"
+    };
+#undef KILN_OP
+    return op >= 0 && op < (int)(sizeof names / sizeof names[0]) ? names[op] : "unknown";
+}
+
 int check_graph(const kiln_graph *g, Err &err)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         const kiln_node &n = g->nodes[i];
         if (n.op < 0 || n.op > KILN_OP_SQUEEZE_EXCITE)
-            return err.fail("layer '%s': op %d has no CUDA kernel yet", n.name, n.op);
+            return err.fail("layer '%s': %s has no CUDA kernel yet (build for the CPU)", n.name, op_name(n.op));
+        if ((n.op == KILN_OP_MAXPOOL || n.op == KILN_OP_AVGPOOL) &&
+            ((n.attrs.dilation[0] > 1) || (n.attrs.dilation[1] > 1)))
+            return err.fail("layer '%s': dilated pooling has no CUDA kernel yet (build for the CPU)", n.name);
         const kiln_value &y = g->values[n.output];
         for (int j = 0; j < n.n_inputs; j++) {
             const kiln_value &x = g->values[n.inputs[j]];
@@ -275,12 +297,56 @@ void make_steps(Ctx &c)
             s.reads.push_back(r);
             s.out = a.output;
             s.act = a.attrs.act;
+            s.fused_add = i;
             c.steps[i].kind = S_SKIP;
             c.steps[i].reads.clear();
             c.steps[i].out = -1;
             break;
         }
     }
+}
+
+// ---- precisions: which steps run in FP32 and which values are stored as float ------------------------------------
+size_t vesz(const Ctx &c, int v) { return c.vf32[v] ? 4 : c.esz; }
+size_t sesz(const Step &s) { return s.f32 ? 4 : 2; }
+
+// FP32 engines: everything float. FP16 engines: the layer_fp32 layers (and a conv whose fused Add is one) run in FP32
+// and store float; graph inputs are float when any reader runs in FP32; a final softmax writes float32 directly.
+void assign_precision(Ctx &c, const uint8_t *layer_fp32)
+{
+    const kiln_graph *g = c.g;
+    c.vf32.assign(g->n_values, c.fp16 ? 0 : 1);
+    if (!c.fp16) return;
+    for (Step &s : c.steps) {
+        s.f32 = layer_fp32 && (layer_fp32[s.node] || (s.fused_add >= 0 && layer_fp32[s.fused_add]));
+        if (s.kind != S_SKIP) c.vf32[s.out] = s.f32;
+    }
+    for (int i = 0; i < g->n_inputs; i++)
+        for (const Step &s : c.steps)
+            if (s.kind != S_SKIP && s.f32)
+                for (int r : s.reads) c.vf32[g->inputs[i]] |= r == g->inputs[i];
+    for (Step &s : c.steps)
+        if (s.kind == S_SOFTMAX)
+            for (int i = 0; i < g->n_outputs; i++)
+                if (g->outputs[i] == s.out) c.vf32[s.out] = 1;
+}
+
+// The device pointer of activation v for a reader computing in T (its own buffer, or the cast copy).
+template <class T>
+const T *in_ptr(const Ctx &c, int v)
+{
+    const bool want_f32 = sizeof(T) == 4;
+    if (V(c, v).kind == KILN_VALUE_CONSTANT || (bool)c.vf32[v] == want_f32) return (const T *)c.vptr[v];
+    return (const T *)c.vcast[v];
+}
+
+// Refresh v's cast copy (after v was written).
+void refresh_cast(Ctx &c, int v, int N)
+{
+    if (v < 0 || !c.vcast[v]) return;
+    const int64_t n = numel1(&V(c, v)) * N;
+    if (c.vf32[v]) kc::cast<float, __half>((const float *)c.vptr[v], (__half *)c.vcast[v], n, c.stream);
+    else kc::cast<__half, float>((const __half *)c.vptr[v], (float *)c.vcast[v], n, c.stream);
 }
 
 // ---- device memory plan: intermediates share one arena by liveness (greedy by size, best fit) -------------------------
@@ -299,12 +365,11 @@ int plan_memory(Ctx &c, Err &err)
         for (int r : st.reads) last[r] = std::max(last[r], s);
     }
     c.vptr.assign(nv, nullptr);
-    c.vf32.assign(nv, 0);
     struct B { int v; size_t size; int a, b; size_t off; };
     std::vector<B> bufs;
     for (int v = 0; v < nv; v++) {
         if (V(c, v).kind == KILN_VALUE_CONSTANT || first[v] < 0 || dedicated[v]) continue;
-        bufs.push_back({v, align256((size_t)numel1(&V(c, v)) * (size_t)c.bmax * c.esz), first[v], last[v], 0});
+        bufs.push_back({v, align256((size_t)numel1(&V(c, v)) * (size_t)c.bmax * vesz(c, v)), first[v], last[v], 0});
     }
     std::sort(bufs.begin(), bufs.end(), [](const B &x, const B &y) { return x.size > y.size || (x.size == y.size && x.v < y.v); });
     size_t top = 0;
@@ -329,23 +394,38 @@ int plan_memory(Ctx &c, Err &err)
     // Graph inputs and outputs get their own buffers (the caller's data is staged through them).
     for (int v = 0; v < nv; v++)
         if (dedicated[v] && V(c, v).kind != KILN_VALUE_CONSTANT && !c.vptr[v])
-            if (dev_alloc(c, err, &c.vptr[v], align256((size_t)numel1(&V(c, v)) * (size_t)c.bmax * c.esz), V(c, v).name))
+            if (dev_alloc(c, err, &c.vptr[v], align256((size_t)numel1(&V(c, v)) * (size_t)c.bmax * vesz(c, v)), V(c, v).name))
                 return 1;
+    // Values read by layers of the other precision get a second buffer in that type (written right after the value).
+    c.vcast.assign(nv, nullptr);
+    for (int v = 0; v < nv; v++) {
+        if (V(c, v).kind == KILN_VALUE_CONSTANT) continue;
+        bool other = false;
+        for (const Step &st : c.steps)
+            if (st.kind != S_SKIP)
+                for (int r : st.reads) other |= r == v && (bool)c.vf32[v] != st.f32;
+        if (other && dev_alloc(c, err, &c.vcast[v], align256((size_t)numel1(&V(c, v)) * (size_t)c.bmax * (c.vf32[v] ? 2 : 4)),
+                               "a precision cast buffer"))
+            return 1;
+    }
     return 0;
 }
 
-cudnnDataType_t dt(const Ctx &c) { return c.fp16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT; }
+cudnnDataType_t dt(const Step &s) { return s.f32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_HALF; }
 
 int set_conv_descs(Ctx &c, Step &s, int batch, Err &err)
 {
     const kiln_node &n = c.g->nodes[s.node];
     const kiln_value &x = V(c, n.inputs[0]), &y = V(c, n.output);
     const int H = (int)(s.prepad ? s.pH : x.dims[1]), W = (int)(s.prepad ? s.pW : x.dims[2]);
-    DNN(cudnnSetTensor4dDescriptor(s.xd, CUDNN_TENSOR_NHWC, dt(c), batch, (int)x.dims[3], H, W), n.name);
-    DNN(cudnnSetTensor4dDescriptor(s.yd, CUDNN_TENSOR_NHWC, dt(c), batch, (int)y.dims[3], (int)y.dims[1], (int)y.dims[2]),
+    DNN(cudnnSetTensor4dDescriptor(s.xd, CUDNN_TENSOR_NHWC, dt(s), batch, (int)x.dims[3], H, W), n.name);
+    DNN(cudnnSetTensor4dDescriptor(s.yd, CUDNN_TENSOR_NHWC, dt(s), batch, (int)y.dims[3], (int)y.dims[1], (int)y.dims[2]),
         n.name);
     return 0;
 }
+
+// The K of an im2col GEMM: FP16 rows padded to a multiple of 8 elements (16 bytes) so cuBLAS can use Tensor Cores.
+int im2col_k(const Step &s, int K) { return s.f32 ? K : (K + 7) / 8 * 8; }
 
 // Weights, descriptors and scratch needs of each step.
 int setup_steps(Ctx &c, Err &err, size_t &scratch_need)
@@ -367,12 +447,12 @@ int setup_steps(Ctx &c, Err &err, size_t &scratch_need)
                     for (int ci = 0; ci < Cg; ci++)
                         for (int co = 0; co < Cout; co++)
                             t[(((size_t)co * KH + kh) * KW + kw) * Cg + ci] = w.data[(((size_t)kh * KW + kw) * Cg + ci) * Cout + co];
-            if (upload(c, err, &s.w, t.data(), (int64_t)t.size(), true, n.name)) return 1;
+            if (upload(c, err, &s.w, t.data(), (int64_t)t.size(), !s.f32, n.name)) return 1;
             std::vector<float> zeros;
             const float *b = n.n_inputs > 2 ? V(c, n.inputs[2]).data : nullptr;
             if (!b) zeros.assign((size_t)Cout, 0.0f), b = zeros.data();
             if (upload(c, err, (void **)&s.bias, b, Cout, false, n.name)) return 1;
-            if (upload(c, err, &s.biasT, b, Cout, true, n.name)) return 1;
+            if (upload(c, err, &s.biasT, b, Cout, !s.f32, n.name)) return 1;
             DNN(cudnnCreateTensorDescriptor(&s.xd), n.name);
             DNN(cudnnCreateTensorDescriptor(&s.yd), n.name);
             DNN(cudnnCreateTensorDescriptor(&s.bd), n.name);
@@ -382,15 +462,15 @@ int setup_steps(Ctx &c, Err &err, size_t &scratch_need)
             s.prepad = at.pads[0] != at.pads[2] || at.pads[1] != at.pads[3];
             s.pH = x.dims[1] + at.pads[0] + at.pads[2];
             s.pW = x.dims[2] + at.pads[1] + at.pads[3];
-            if (s.prepad) scratch_need = std::max(scratch_need, align256((size_t)(s.pH * s.pW * x.dims[3]) * c.bmax * c.esz));
+            if (s.prepad) scratch_need = std::max(scratch_need, align256((size_t)(s.pH * s.pW * x.dims[3]) * c.bmax * sesz(s)));
             const int ph = s.prepad ? 0 : at.pads[0], pw = s.prepad ? 0 : at.pads[1];
-            DNN(cudnnSetFilter4dDescriptor(s.wd, dt(c), CUDNN_TENSOR_NHWC, Cout, Cg, KH, KW), n.name);
+            DNN(cudnnSetFilter4dDescriptor(s.wd, dt(s), CUDNN_TENSOR_NHWC, Cout, Cg, KH, KW), n.name);
             DNN(cudnnSetConvolution2dDescriptor(s.cd, ph, pw, at.stride[0], at.stride[1], at.dilation[0], at.dilation[1],
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
                 n.name);
             if (at.groups > 1) DNN(cudnnSetConvolutionGroupCount(s.cd, at.groups), n.name);
-            DNN(cudnnSetConvolutionMathType(s.cd, c.fp16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH), n.name);
-            DNN(cudnnSetTensor4dDescriptor(s.bd, CUDNN_TENSOR_NHWC, dt(c), 1, Cout, 1, 1), n.name);
+            DNN(cudnnSetConvolutionMathType(s.cd, !s.f32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH), n.name);
+            DNN(cudnnSetTensor4dDescriptor(s.bd, CUDNN_TENSOR_NHWC, dt(s), 1, Cout, 1, 1), n.name);
             DNN(cudnnSetActivationDescriptor(s.ad, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0), n.name);
             if (set_conv_descs(c, s, c.bmax, err)) return 1;
             int on, oc, oh, ow;
@@ -404,17 +484,27 @@ int setup_steps(Ctx &c, Err &err, size_t &scratch_need)
             if (at.groups == 1) {
                 const bool pw = KH == 1 && KW == 1 && at.stride[0] == 1 && at.stride[1] == 1 && !at.pads[0] && !at.pads[1] &&
                                 !at.pads[2] && !at.pads[3];
-                const size_t col = (size_t)y.dims[1] * y.dims[2] * KH * KW * Cg * c.bmax * c.esz;
+                const int Kp = im2col_k(s, KH * KW * Cg); // FP16: K padded to a multiple of 8 (Tensor Cores)
+                const size_t col = (size_t)y.dims[1] * y.dims[2] * Kp * c.bmax * sesz(s);
                 s.gemm_ok = pw;
                 s.im2col_ok = !pw && col <= ((size_t)1 << 30);
                 if (s.im2col_ok) scratch_need = std::max(scratch_need, align256(col));
-                if (pw || s.im2col_ok)
-                    if (upload(c, err, &s.wg, w.data, (int64_t)KH * KW * Cg * Cout, true, n.name)) return 1;
+                if (pw || s.im2col_ok) {
+                    std::vector<float> wp(w.data, w.data + (size_t)KH * KW * Cg * Cout);
+                    if (s.im2col_ok) wp.resize((size_t)Kp * Cout, 0.0f); // zero weight rows for the zero columns
+                    if (upload(c, err, &s.wg, wp.data(), (int64_t)wp.size(), !s.f32, n.name)) return 1;
+                }
+                // kiln's direct kernels / cuDNN graph plans (conv_ext.cuh): candidates timed by choose_ext.
+                if (!c.ext) c.ext = kc::conv_ext_ctx_new(c.dnn);
+                const kc::ConvGeom eg = {(int)x.dims[1], (int)x.dims[2], Cg, (int)y.dims[1], (int)y.dims[2], Cout, KH, KW,
+                                         at.stride[0], at.stride[1], at.dilation[0], at.dilation[1], at.pads[0], at.pads[1],
+                                         at.pads[2], at.pads[3]};
+                s.ext = kc::conv_ext_new(c.ext, eg, !s.f32, w.data, b, s.w, s.biasT, s.bias, s.act, s.residual >= 0);
             }
         } else if (s.kind == S_DEPTHWISE || s.kind == S_DENSE) {
             const kiln_value &w = V(c, n.inputs[1]);
             const int64_t Cout = w.dims[w.rank - 1];
-            if (upload(c, err, &s.w, w.data, numel1(&w), s.kind == S_DENSE, n.name)) return 1;
+            if (upload(c, err, &s.w, w.data, numel1(&w), s.kind == S_DENSE && !s.f32, n.name)) return 1;
             if (n.n_inputs > 2 && upload(c, err, (void **)&s.bias, V(c, n.inputs[2]).data, Cout, false, n.name)) return 1;
             s.tactic = 1;
         } else if (s.kind == S_BN) {
@@ -451,6 +541,44 @@ int setup_steps(Ctx &c, Err &err, size_t &scratch_need)
 const int T_GEMM = 100, T_IM2COL = 101, T_FUSED = 201; // T_FUSED + algo: cudnnConvolutionBiasActivationForward
 int time_step(Ctx &c, int i, int N, double *ms, Err &err);
 
+// kiln's direct kernels and cuDNN graph plans (conv_ext.cuh: tactics 300+, 400+, 450+), timed at batch_max against
+// the layer's choice so far (the whole layer each time, epilogue included); KILN_CUDA_CONV=direct|graph takes that
+// family wherever it can run the layer. A candidate that fails to run or to be captured is dropped.
+int choose_ext(Ctx &c, const std::vector<char> &found, Err &err)
+{
+    const char *force = getenv("KILN_CUDA_CONV");
+    const bool only = force && (!strcmp(force, "direct") || !strcmp(force, "graph"));
+    if ((force && !only) || (getenv("KILN_CUDA_EXT") && !strcmp(getenv("KILN_CUDA_EXT"), "0"))) return 0;
+    for (size_t i = 0; i < c.steps.size(); i++) {
+        Step &s = c.steps[i];
+        if (s.kind != S_CONV || !found[i] || !s.ext) continue;
+        int tac[64];
+        double ms[64];
+        const int nt = kc::conv_ext_candidates(s.ext, force, c.bmax, tac, 64);
+        if (!nt) continue;
+        const kiln_node &n = c.g->nodes[s.node];
+        const void *x = s.f32 ? (const void *)in_ptr<float>(c, n.inputs[0]) : (const void *)in_ptr<__half>(c, n.inputs[0]);
+        const void *z = s.residual < 0 ? nullptr
+                        : s.f32        ? (const void *)in_ptr<float>(c, s.residual)
+                                       : (const void *)in_ptr<__half>(c, s.residual);
+        double base = 1e30;
+        if (!only && time_step(c, (int)i, c.bmax, &base, err)) return 1;
+        double best = base;
+        int pick = 0;
+        for (int k = 0; k < nt; k++) {
+            ms[k] = -1.0;
+            if (!kc::conv_ext_set(s.ext, tac[k], c.bmax) || !kc::conv_ext_probe(s.ext, x, c.vptr[s.out], z, c.bmax, c.stream))
+                continue;
+            if (time_step(c, (int)i, c.bmax, &ms[k], err)) return 1;
+            if (ms[k] < best) best = ms[k], pick = tac[k];
+        }
+        kc::conv_ext_log(s.ext, n.name, tac, ms, nt, pick, base, s.tactic);
+        kc::conv_ext_set(s.ext, pick, c.bmax);
+        if (pick) s.tactic = pick, s.gemm = 0, s.fused = false, s.timed_ms = (float)best;
+    }
+    return 0;
+}
+
 // cuDNN algorithm per convolution: the engine's tactic when valid, else the fastest of cudnnFind on this GPU.
 int choose_algos(Ctx &c, Err &err)
 {
@@ -467,12 +595,22 @@ int choose_algos(Ctx &c, Err &err)
     for (Step &s : c.steps) {
         if (s.kind != S_CONV) continue;
         const kiln_node &n = c.g->nodes[s.node];
-        if (s.tactic == T_GEMM || s.tactic == T_IM2COL) {
+        if (s.tactic >= kc::T_DIRECT && s.tactic < kc::T_EXT_END) { // kiln's direct kernel / a cuDNN graph plan
+            if (kc::conv_ext_set(s.ext, s.tactic, c.bmax)) continue;
+            s.tactic = 0; // not possible here (a stale timing cache): choose anew
+            if (!tmp_ws && cudaMalloc(&tmp_ws, cap) != cudaSuccess) { rc = err.fail("cuDNN algorithm search workspace"); break; }
+        }
+        if ((s.tactic == T_GEMM && s.gemm_ok) || (s.tactic == T_IM2COL && s.im2col_ok)) {
             s.gemm = s.tactic == T_GEMM ? 1 : 2;
             continue;
         }
+        if (s.tactic == T_GEMM || s.tactic == T_IM2COL) { // not possible for this layer (a stale timing cache): choose anew
+            s.tactic = 0;
+            if (!tmp_ws && cudaMalloc(&tmp_ws, cap) != cudaSuccess) { rc = err.fail("cuDNN algorithm search workspace"); break; }
+        }
         if (s.tactic >= T_FUSED && s.tactic < T_FUSED + CUDNN_CONVOLUTION_FWD_ALGO_COUNT) s.fused = true, s.tactic -= T_FUSED - 1;
         else s.fused = false;
+        if (s.fused && !is_plain_relu(s.act)) s.fused = false; // cuDNN's fused form applies ReLU: not this layer's act
         if (s.tactic > 0 && s.tactic <= CUDNN_CONVOLUTION_FWD_ALGO_COUNT) {
             s.algo = (cudnnConvolutionFwdAlgo_t)(s.tactic - 1);
             if (s.fused) s.tactic += T_FUSED - 1;
@@ -483,8 +621,10 @@ int choose_algos(Ctx &c, Err &err)
             s.tactic = 0;
             if (!tmp_ws && cudaMalloc(&tmp_ws, cap) != cudaSuccess) { rc = err.fail("cuDNN algorithm search workspace"); break; }
         }
-        void *x = s.prepad ? c.scratch : c.vptr[n.inputs[0]];
-        if (!x) x = c.vptr[n.inputs[0]];
+        // The input in this layer's type (an FP32 layer of an FP16 engine reads the cast copy).
+        void *xin = s.f32 ? (void *)in_ptr<float>(c, n.inputs[0]) : (void *)in_ptr<__half>(c, n.inputs[0]);
+        void *x = s.prepad ? c.scratch : xin;
+        if (!x) x = xin;
         cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
         int got = 0;
         cudnnStatus_t st = cudnnFindConvolutionForwardAlgorithmEx(c.dnn, s.xd, x, s.wd, s.w, s.cd, s.yd, c.vptr[s.out],
@@ -493,12 +633,13 @@ int choose_algos(Ctx &c, Err &err)
         int pick = -1;
         for (int i = 0; i < got && pick < 0; i++)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cap &&
-                (c.fp16 || perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+                (!s.f32 || perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
                 pick = i;
         if (pick < 0) { rc = err.fail("layer '%s': cuDNN has no algorithm for this convolution", n.name); break; }
         s.algo = perf[pick].algo;
         s.ws = perf[pick].memory;
         s.tactic = 1 + (int)s.algo;
+        s.timed_ms = perf[pick].time;
         found[&s - &c.steps[0]] = 1;
         ws_max = std::max(ws_max, s.ws);
     }
@@ -540,8 +681,9 @@ int choose_algos(Ctx &c, Err &err)
         }
         if (t_gemm < t_dnn && t_gemm < t_fused) s.gemm = cand, s.tactic = cand == 1 ? T_GEMM : T_IM2COL;
         else if (t_fused < t_dnn) s.fused = true, s.tactic = T_FUSED + (int)s.algo;
+        s.timed_ms = (float)std::min(t_dnn, std::min(t_fused, t_gemm));
     }
-    return 0;
+    return choose_ext(c, found, err);
 }
 
 // ---- one run's work, enqueued on c.stream (captured into a CUDA graph) --------------------------------------------
@@ -571,7 +713,7 @@ int conv_forward(Ctx &c, Step &s, const void *x, void *y, Err &err, const char *
 }
 
 template <class T>
-int enqueue_steps(Ctx &c, int N, Err &err, int from = 0, int to = -1)
+int enqueue_steps_t(Ctx &c, int N, Err &err, int from, int to)
 {
     const kiln_graph *g = c.g;
     cudaStream_t st = c.stream;
@@ -583,7 +725,7 @@ int enqueue_steps(Ctx &c, int N, Err &err, int from = 0, int to = -1)
         const kiln_node &n = g->nodes[s.node];
         const kiln_attrs &at = n.attrs;
         const kiln_value &xv = V(c, n.inputs[0]), &yv = V(c, n.output);
-        const T *x = (const T *)c.vptr[n.inputs[0]];
+        const T *x = in_ptr<T>(c, n.inputs[0]);
         T *y = (T *)c.vptr[s.out];
         int64_t xd[6], od[6];
         for (int d = 0; d < xv.rank; d++) xd[d] = xv.dims[d];
@@ -594,18 +736,25 @@ int enqueue_steps(Ctx &c, int N, Err &err, int from = 0, int to = -1)
         switch (s.kind) {
         case S_CONV: {
             const void *xin = x;
-            const T *z = s.residual >= 0 ? (const T *)c.vptr[s.residual] : nullptr;
+            const T *z = s.residual >= 0 ? in_ptr<T>(c, s.residual) : nullptr;
+            if (kc::conv_ext_active(s.ext)) { // kiln's direct kernel / a cuDNN graph plan (conv_ext.cuh)
+                char e[256] = "";
+                const int r = kc::conv_ext_run(s.ext, x, y, z, N, st, e, sizeof e);
+                if (r == 1) return err.fail("layer '%s': %s", n.name, e);
+                if (r == 0) break; // 2: no graph plan for this batch size: the cuDNN path below
+            }
             if (s.gemm) {
                 const kiln_value &w = V(c, n.inputs[1]);
-                const int K = (int)(w.dims[0] * w.dims[1] * w.dims[2]), Cout = (int)w.dims[3], M = (int)(ny / Cout);
+                const int K0 = (int)(w.dims[0] * w.dims[1] * w.dims[2]), Cout = (int)w.dims[3], M = (int)(ny / Cout);
+                const int K = s.gemm == 2 ? im2col_k(s, K0) : K0;
                 const void *A = x;
                 if (s.gemm == 2) {
-                    kc::im2col<T>(x, (T *)c.scratch, N, (int)xv.dims[1], (int)xv.dims[2], (int)xv.dims[3], (int)yv.dims[1],
-                                  (int)yv.dims[2], at.kernel[0], at.kernel[1], at.stride[0], at.stride[1], at.dilation[0],
-                                  at.dilation[1], at.pads[0], at.pads[1], st);
+                    kc::im2col_ld<T>(x, (T *)c.scratch, N, (int)xv.dims[1], (int)xv.dims[2], (int)xv.dims[3], (int)yv.dims[1],
+                                     (int)yv.dims[2], at.kernel[0], at.kernel[1], at.stride[0], at.stride[1], at.dilation[0],
+                                     at.dilation[1], at.pads[0], at.pads[1], K, st);
                     A = c.scratch;
                 }
-                const cudaDataType_t ty = c.fp16 ? CUDA_R_16F : CUDA_R_32F;
+                const cudaDataType_t ty = sizeof(T) == 2 ? CUDA_R_16F : CUDA_R_32F;
                 BLAS(cublasGemmEx(c.blas, CUBLAS_OP_N, CUBLAS_OP_N, Cout, M, K, &one, s.wg, ty, Cout, A, ty, K, &zero, y, ty,
                                   Cout, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                      n.name);
@@ -640,14 +789,14 @@ int enqueue_steps(Ctx &c, int N, Err &err, int from = 0, int to = -1)
                              (int)yv.dims[1], (int)yv.dims[2], (int)yv.dims[3], at.kernel[0], at.kernel[1], at.stride[0],
                              at.stride[1], at.dilation[0], at.dilation[1], at.pads[0], at.pads[1], res ? act_none() : s.act,
                              st);
-            if (res) kc::epilogue<T>(y, nullptr, (const T *)c.vptr[s.residual], ny, od[3], s.act, st);
+            if (res) kc::epilogue<T>(y, nullptr, in_ptr<T>(c, s.residual), ny, od[3], s.act, st);
             break;
         }
         case S_DENSE: {
             const kiln_value &w = V(c, n.inputs[1]);
             const int K = (int)w.dims[0], Cout = (int)w.dims[1];
             const int M = (int)(ny / Cout);
-            const cudaDataType_t ty = c.fp16 ? CUDA_R_16F : CUDA_R_32F;
+            const cudaDataType_t ty = sizeof(T) == 2 ? CUDA_R_16F : CUDA_R_32F;
             BLAS(cublasGemmEx(c.blas, CUBLAS_OP_N, CUBLAS_OP_N, Cout, M, K, &one, s.w, ty, Cout, x, ty, K, &zero, y, ty, Cout,
                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                  n.name);
@@ -688,7 +837,7 @@ int enqueue_steps(Ctx &c, int N, Err &err, int from = 0, int to = -1)
             int64_t off = 0;
             for (int k = 0; k < n.n_inputs; k++) {
                 const int64_t block = V(c, n.inputs[k]).dims[ax] * inner;
-                kc::concat_part<T>((const T *)c.vptr[n.inputs[k]], y, outer, block, row, off, st);
+                kc::concat_part<T>(in_ptr<T>(c, n.inputs[k]), y, outer, block, row, off, st);
                 off += block;
             }
             if (s.act.kind != KILN_ACT_NONE) kc::apply_act<T>(y, y, ny, s.act, st);
@@ -711,9 +860,9 @@ int enqueue_steps(Ctx &c, int N, Err &err, int from = 0, int to = -1)
                 }
             }
             const bool ca = s.cin[0] != nullptr, cb = s.cin[1] != nullptr;
-            if (!ca && !cb) kc::binary<T, T, T>(n.op, x, (const T *)c.vptr[n.inputs[1]], y, r, o, sa, sb, ny, s.act, st);
+            if (!ca && !cb) kc::binary<T, T, T>(n.op, x, in_ptr<T>(c, n.inputs[1]), y, r, o, sa, sb, ny, s.act, st);
             else if (cb) kc::binary<T, float, T>(n.op, x, (const float *)s.cin[1], y, r, o, sa, sb, ny, s.act, st);
-            else kc::binary<float, T, T>(n.op, (const float *)s.cin[0], (const T *)c.vptr[n.inputs[1]], y, r, o, sa, sb, ny,
+            else kc::binary<float, T, T>(n.op, (const float *)s.cin[0], in_ptr<T>(c, n.inputs[1]), y, r, o, sa, sb, ny,
                                          s.act, st);
             break;
         }
@@ -751,15 +900,37 @@ int enqueue_steps(Ctx &c, int N, Err &err, int from = 0, int to = -1)
     return 0;
 }
 
-// Inputs: staged float32 -> the input values; outputs: values -> float32 staging.
-template <class T>
-int enqueue_all(Ctx &c, int N, Err &err)
+// Steps from..to-1, each in its own precision; a value read by layers of the other precision is cast right after it
+// is written.
+int enqueue_steps(Ctx &c, int N, Err &err, int from = 0, int to = -1)
+{
+    if (to < 0) to = (int)c.steps.size();
+    for (int si = from; si < to; si++) {
+        Step &s = c.steps[si];
+        if (s.kind == S_SKIP) continue;
+        const int rc = s.f32 ? enqueue_steps_t<float>(c, N, err, si, si + 1) : enqueue_steps_t<__half>(c, N, err, si, si + 1);
+        if (rc) return rc;
+        refresh_cast(c, s.out, N);
+    }
+    return 0;
+}
+
+// Graph inputs: staged float32 -> the input values (FP16 engines: cast, unless the input is stored as float) and their
+// cast copies.
+void enqueue_inputs(Ctx &c, int N)
 {
     const kiln_graph *g = c.g;
-    if (c.fp16)
-        for (int i = 0; i < g->n_inputs; i++)
-            kc::cast<float, __half>(c.in_stage[i], (__half *)c.vptr[g->inputs[i]], numel1(&V(c, g->inputs[i])) * N, c.stream);
-    if (enqueue_steps<T>(c, N, err)) return 1;
+    for (int i = 0; i < g->n_inputs; i++) {
+        const int v = g->inputs[i];
+        if (c.fp16 && !c.vf32[v]) kc::cast<float, __half>(c.in_stage[i], (__half *)c.vptr[v], numel1(&V(c, v)) * N, c.stream);
+        refresh_cast(c, v, N);
+    }
+}
+
+// Outputs: values -> float32 staging (FP16 engines).
+int enqueue_outputs(Ctx &c, int N, Err &err)
+{
+    const kiln_graph *g = c.g;
     if (c.fp16)
         for (int i = 0; i < g->n_outputs; i++) {
             const int v = g->outputs[i];
@@ -775,12 +946,17 @@ int enqueue_all(Ctx &c, int N, Err &err)
     return 0;
 }
 
-int enqueue(Ctx &c, int N, Err &err) { return c.fp16 ? enqueue_all<__half>(c, N, err) : enqueue_all<float>(c, N, err); }
+int enqueue(Ctx &c, int N, Err &err)
+{
+    enqueue_inputs(c, N);
+    if (enqueue_steps(c, N, err)) return 1;
+    return enqueue_outputs(c, N, err);
+}
 
 // GPU time of step i alone at batch N (median-free: mean of 10 after 3 warm-ups).
 int time_step(Ctx &c, int i, int N, double *ms, Err &err)
 {
-    auto one = [&]() { return c.fp16 ? enqueue_steps<__half>(c, N, err, i, i + 1) : enqueue_steps<float>(c, N, err, i, i + 1); };
+    auto one = [&]() { return enqueue_steps(c, N, err, i, i + 1); };
     for (int r = 0; r < 3; r++)
         if (one()) return 1;
     cudaEvent_t a, b;
@@ -830,7 +1006,7 @@ int h2d(Ctx &c, const float *const *inputs, int N, Err &err)
     for (int i = 0; i < g->n_inputs; i++) {
         const size_t bytes = sizeof(float) * (size_t)numel1(&V(c, g->inputs[i])) * N;
         if (inputs) memcpy(c.in_host[i], inputs[i], bytes);
-        void *dst = c.fp16 ? (void *)c.in_stage[i] : c.vptr[g->inputs[i]];
+        void *dst = c.fp16 && !c.vf32[g->inputs[i]] ? (void *)c.in_stage[i] : c.vptr[g->inputs[i]];
         CU(cudaMemcpyAsync(dst, c.in_host[i], bytes, cudaMemcpyHostToDevice, c.stream), "input copy");
     }
     return 0;
@@ -860,8 +1036,12 @@ void destroy(Ctx *c)
         if (s.wd) cudnnDestroyFilterDescriptor(s.wd);
         if (s.cd) cudnnDestroyConvolutionDescriptor(s.cd);
         if (s.ad) cudnnDestroyActivationDescriptor(s.ad);
+        kc::conv_ext_free(s.ext);
     }
+    kc::conv_ext_ctx_free(c->ext);
     for (cudaEvent_t ev : c->tev)
+        if (ev) cudaEventDestroy(ev);
+    for (cudaEvent_t ev : c->lev)
         if (ev) cudaEventDestroy(ev);
     for (void *p : c->allocs) cudaFree(p);
     for (void *p : c->pinned) cudaFreeHost(p);
@@ -871,7 +1051,8 @@ void destroy(Ctx *c)
     delete c;
 }
 
-int create(const kiln_graph *g, int fp16, int bmin, int bmax, const int32_t *tactic, Ctx **out, Err &err)
+int create(const kiln_graph *g, int fp16, const uint8_t *layer_fp32, int bmin, int bmax, const int32_t *tactic, Ctx **out,
+           Err &err)
 {
     *out = nullptr;
     if (check_graph(g, err)) return 1;
@@ -893,13 +1074,8 @@ int create(const kiln_graph *g, int fp16, int bmin, int bmax, const int32_t *tac
         BLAS(cublasSetWorkspace(c->blas, c->blas_ws, blas_ws), "cuBLAS workspace");
         make_steps(*c);
         for (int i = 0; i < g->n_nodes; i++) c->steps[i].tactic = tactic ? tactic[i] : 0;
+        assign_precision(*c, layer_fp32);
         if (plan_memory(*c, err)) return 1;
-        // FP16 engines: a Softmax that produces a graph output (and feeds nothing else) writes float32 directly.
-        if (fp16)
-            for (Step &s : c->steps)
-                if (s.kind == S_SOFTMAX)
-                    for (int i = 0; i < g->n_outputs; i++)
-                        if (g->outputs[i] == s.out) c->vf32[s.out] = 1;
         size_t scratch = 0;
         if (setup_steps(*c, err, scratch)) return 1;
         c->scratch_bytes = scratch;
@@ -921,8 +1097,7 @@ int create(const kiln_graph *g, int fp16, int bmin, int bmax, const int32_t *tac
             const size_t bytes = sizeof(float) * (size_t)numel1(&V(*c, v)) * bmax;
             if (fp16) {
                 if (c->vf32[v]) {
-                    // The softmax writes float32 into the output's own buffer, re-allocated at float size.
-                    if (dev_alloc(*c, err, &c->vptr[v], align256(bytes), "output buffer")) return 1;
+                    // Stored as float32 (a final softmax, an FP32 layer): the output's own buffer is the staging.
                     c->out_stage[i] = (float *)c->vptr[v];
                 } else if (dev_alloc(*c, err, (void **)&c->out_stage[i], bytes, "output staging")) {
                     return 1;
@@ -933,7 +1108,7 @@ int create(const kiln_graph *g, int fp16, int bmin, int bmax, const int32_t *tac
         }
         // Zero inputs once: the warm-up run below reads defined memory.
         for (int i = 0; i < g->n_inputs; i++) {
-            const size_t bytes = c->esz * (size_t)numel1(&V(*c, g->inputs[i])) * bmax;
+            const size_t bytes = vesz(*c, g->inputs[i]) * (size_t)numel1(&V(*c, g->inputs[i])) * bmax;
             CU(cudaMemset(c->vptr[g->inputs[i]], 0, bytes), "input clear");
             if (fp16) CU(cudaMemset(c->in_stage[i], 0, sizeof(float) * (size_t)numel1(&V(*c, g->inputs[i])) * bmax), "input clear");
         }
@@ -971,23 +1146,28 @@ int api_probe(int *sm, char *name, size_t name_cap, char *ebuf, size_t ecap)
     return 0;
 }
 
-int api_context_create(const kiln_graph *g, int fp16, int bmin, int bmax, const int32_t *tactic, void **state, char *ebuf,
-                       size_t ecap)
+int api_context_create(const kiln_graph *g, int fp16, const uint8_t *layer_fp32, int bmin, int bmax, const int32_t *tactic,
+                       void **state, char *ebuf, size_t ecap)
 {
     Err err{ebuf, ecap};
     Ctx *c = nullptr;
-    if (create(g, fp16, bmin, bmax, tactic, &c, err)) return 1;
+    if (create(g, fp16, layer_fp32, bmin, bmax, tactic, &c, err)) return 1;
     *state = c;
     return 0;
 }
 
-int api_choose_tactics(const kiln_graph *g, int fp16, int bmax, int32_t *tactic, char *ebuf, size_t ecap)
+int api_choose_tactics(const kiln_graph *g, int fp16, const uint8_t *layer_fp32, int bmax, int32_t *tactic,
+                       float *layer_ms, char *ebuf, size_t ecap)
 {
     Err err{ebuf, ecap};
     Ctx *c = nullptr;
-    // A context with no tactics chooses every one by timing (cudnnFind on the real buffers); keep its choices.
-    if (create(g, fp16, bmax, bmax, nullptr, &c, err)) return 1;
-    for (int i = 0; i < g->n_nodes; i++) tactic[i] = c->steps[i].tactic;
+    // A context chooses every tactic not given (0) by timing (cudnnFind on the real buffers, then the GEMM and fused
+    // candidates); the given ones (timing cache) are kept when valid. Keep its choices.
+    if (create(g, fp16, layer_fp32, bmax, bmax, tactic, &c, err)) return 1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        tactic[i] = c->steps[i].tactic;
+        if (layer_ms) layer_ms[i] = c->steps[i].timed_ms;
+    }
     destroy(c);
     return 0;
 }
@@ -1028,6 +1208,49 @@ int api_context_run_timed(void *state, const float *const *inputs, float *const 
     CU(cudaEventSynchronize(c->tev[3]), "run");
     for (int i = 0; i < 3; i++) CU(cudaEventElapsedTime(&ms[i], c->tev[i], c->tev[i + 1]), "timing event");
     ms[3] = (float)((b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) * 1e-6);
+    for (int i = 0; i < c->g->n_outputs; i++)
+        memcpy(outputs[i], c->out_host[i], sizeof(float) * (size_t)numel1(&V(*c, c->g->outputs[i])) * N);
+    return 0;
+}
+
+// One run layer by layer (no CUDA graph) with an event before every step: per-node GPU times for the layer profile.
+int api_context_run_layers(void *state, const float *const *inputs, float *const *outputs, int N, float *layer_ms,
+                           float ms[4], char *ebuf, size_t ecap)
+{
+    Err err{ebuf, ecap};
+    Ctx *c = (Ctx *)state;
+    if (N < 1 || N > c->bmax) return err.fail("batch %d outside 1..%d", N, c->bmax);
+    const int ns = (int)c->steps.size();
+    for (cudaEvent_t &ev : c->tev)
+        if (!ev) CU(cudaEventCreate(&ev), "timing event");
+    if (c->lev.empty()) { // created on the first profiled run and kept
+        c->lev.assign((size_t)ns + 1, nullptr);
+        for (cudaEvent_t &ev : c->lev) CU(cudaEventCreate(&ev), "layer timing event");
+    }
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    CU(cudaEventRecord(c->tev[0], c->stream), "timing event");
+    if (h2d(*c, inputs, N, err)) return 1;
+    CU(cudaEventRecord(c->tev[1], c->stream), "timing event");
+    enqueue_inputs(*c, N);
+    for (int i = 0; i < ns; i++) {
+        CU(cudaEventRecord(c->lev[i], c->stream), "layer timing event");
+        if (enqueue_steps(*c, N, err, i, i + 1)) return 1;
+    }
+    CU(cudaEventRecord(c->lev[ns], c->stream), "layer timing event");
+    if (enqueue_outputs(*c, N, err)) return 1;
+    CU(cudaEventRecord(c->tev[2], c->stream), "timing event");
+    if (d2h(*c, N, err)) return 1;
+    CU(cudaEventRecord(c->tev[3], c->stream), "timing event");
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    CU(cudaEventSynchronize(c->tev[3]), "run");
+    for (int i = 0; i < 3; i++) CU(cudaEventElapsedTime(&ms[i], c->tev[i], c->tev[i + 1]), "timing event");
+    ms[3] = (float)((b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) * 1e-6);
+    for (int i = 0; i < ns; i++) {
+        float m = 0.0f;
+        if (c->steps[i].kind != S_SKIP) CU(cudaEventElapsedTime(&m, c->lev[i], c->lev[i + 1]), "layer timing event");
+        layer_ms[i] = m;
+    }
     for (int i = 0; i < c->g->n_outputs; i++)
         memcpy(outputs[i], c->out_host[i], sizeof(float) * (size_t)numel1(&V(*c, c->g->outputs[i])) * N);
     return 0;
@@ -1083,7 +1306,7 @@ int api_context_bench(void *state, int N, int iters, kiln_cuda_timing *t, char *
         for (int r = 0; r < preps; r++) {
             for (int i = 0; i < ns; i++) {
                 cudaEventRecord(ev[i], c->stream);
-                int rc2 = c->fp16 ? enqueue_steps<__half>(*c, N, err, i, i + 1) : enqueue_steps<float>(*c, N, err, i, i + 1);
+                int rc2 = enqueue_steps(*c, N, err, i, i + 1);
                 if (rc2) return 1;
             }
             cudaEventRecord(ev[ns], c->stream);
@@ -1124,7 +1347,7 @@ void api_context_free(void *state) { destroy((Ctx *)state); }
 
 const kiln_cuda_backend_api table = {KILN_CUDA_ABI,      api_probe,         api_choose_tactics, api_context_create,
                                      api_context_run,    api_context_bench, api_context_free,
-                                     api_context_run_timed};
+                                     api_context_run_timed, api_context_run_layers};
 
 }  // namespace
 

@@ -1,10 +1,10 @@
-/* Engine file v2: constants shared by the writer (engine_write.c) and the reader (engine_read.c).
+/* Engine file v3: constants shared by the writer (engine_write.c) and the reader (engine_read.c).
  * The full grammar is in docs/ENGINE_FORMAT.md; keep the two in step. */
 #ifndef KILN_FORMAT_ENGINE_FILE_H
 #define KILN_FORMAT_ENGINE_FILE_H
 
 #define KILN_ENGINE_MAGIC "KILNENG\0"      /* 8 bytes, the NUL included */
-#define KILN_ENGINE_FORMAT_VERSION 2u /* v2: attrs act2, plan value_pitch, build report */
+#define KILN_ENGINE_FORMAT_VERSION 3u /* v2: attrs act2, plan value_pitch, build report; v3: layer precision, range */
 #define KILN_ENGINE_ENDIAN_MARKER 0x01020304u
 
 /* Fixed header: byte offsets of its fields. */
@@ -25,5 +25,6 @@
 #define KILN_EF_MAX_NUMEL ((int64_t)1 << 40)
 #define KILN_EF_ATTRS_BYTES 220        /* the attrs record on disk (v2: act2 added) */
 #define KILN_EF_MAX_PASS_STATS 16      /* build report: optimizer passes listed */
+#define KILN_EF_LAYER_BYTES 24         /* one layer record (v3: precision and range added) */
 
 #endif

@@ -208,7 +208,7 @@ static int parse_layers_and_plan(parser *p, kiln_engine *e)
 {
     kiln_graph *g = e->g;
     int32_t n;
-    if (read_count(p, "layer", 16, &n)) return -1;
+    if (read_count(p, "layer", KILN_EF_LAYER_BYTES, &n)) return -1;
     if (n != g->n_nodes) return CORRUPT(p, "%d layers for %d nodes", n, g->n_nodes);
     e->layers = calloc((size_t)n + 1, sizeof(kiln_layer));
     e->value_offset = malloc(sizeof(int64_t) * ((size_t)g->n_values + 1));
@@ -218,7 +218,18 @@ static int parse_layers_and_plan(parser *p, kiln_engine *e)
         e->layers[i].backend = kiln_r_i32(&p->r);
         e->layers[i].tactic = kiln_r_i32(&p->r);
         e->layers[i].workspace = kiln_r_i64(&p->r);
+        e->layers[i].precision = kiln_r_i32(&p->r);
+        e->layers[i].range = kiln_r_f32(&p->r);
         if (p->r.bad) return CORRUPT(p, "ends inside layer %d", i);
+        /* FP16 engines (CUDA only) may keep layers in FP32; nothing else mixes precisions. */
+        const int32_t lp = e->layers[i].precision;
+        if (lp != KILN_PRECISION_FP32 &&
+            !(lp == KILN_PRECISION_FP16 && e->precision == KILN_PRECISION_FP16 && e->layers[i].backend == 1))
+            return CORRUPT(p, "layer %d '%s' has precision %d in a%s engine", i, g->nodes[i].name, lp,
+                           e->precision == KILN_PRECISION_FP16 ? "n FP16" : "n FP32");
+        const float rg = e->layers[i].range;
+        if (!(rg == -1.0f || rg >= 0.0f)) /* -1 (not calibrated) or a range, +inf included (an overflow); never NaN */
+            return CORRUPT(p, "layer %d '%s' has calibration range %g", i, g->nodes[i].name, (double)rg);
         if ((e->layers[i].backend != 0 && e->layers[i].backend != 1) ||
             (e->layers[i].backend == 0 && !kiln_cpu_tactic_get((kiln_op)g->nodes[i].op, e->layers[i].tactic)))
             /* backend 1 = CUDA: its own tactics; CPU tactics: src/cpu/tactics.c (an ISA this CPU lacks falls back) */

@@ -93,6 +93,8 @@ static void write_meta(kiln_wbuf *w, const kiln_engine *e)
         kiln_w_i32(w, e->layers[i].backend);
         kiln_w_i32(w, e->layers[i].tactic);
         kiln_w_i64(w, e->layers[i].workspace);
+        kiln_w_i32(w, e->layers[i].precision);
+        kiln_w_f32(w, e->layers[i].range);
     }
     /* memory plan */
     kiln_w_i64(w, e->arena_bytes);

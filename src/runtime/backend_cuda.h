@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define KILN_CUDA_ABI 2 /* 2: context_run_timed */
+#define KILN_CUDA_ABI 3 /* 2: context_run_timed; 3: per-layer precision (layer_fp32), cached tactics in, layer times */
 /* Engine target of a CUDA engine: KILN_TARGET_CUDA_BASE + SM version (90 for H100, sm_90). */
 #define KILN_TARGET_CUDA_BASE 0x1000u
 #define KILN_TARGET_IS_CUDA(t) ((t) >= KILN_TARGET_CUDA_BASE && (t) < KILN_TARGET_CUDA_BASE + 0x1000u)
@@ -34,13 +34,17 @@ typedef struct kiln_cuda_backend_api_s {
     /* The GPU this process would use: SM version (e.g. 90) and its name. */
     int (*probe)(int *sm, char *name, size_t name_cap, char *err, size_t err_cap);
     /* Build time: check that every node of g runs on the GPU and choose each layer's tactic by timing candidates on
-     * this GPU for batch_max (tactic[i] for node i; 0 = the default kernel). fp16: 1 for FP16 storage. */
-    int (*choose_tactics)(const kiln_graph *g, int fp16, int batch_max, int32_t *tactic, char *err, size_t err_cap);
-    /* One execution context: uploads the weights (converted to FP16 when fp16), allocates the activation arena,
-     * workspaces and pinned host staging for batch_max once, captures CUDA graphs. *state is owned by the caller
-     * (context_free). */
-    int (*context_create)(const kiln_graph *g, int fp16, int batch_min, int batch_max, const int32_t *tactic,
-                          void **state, char *err, size_t err_cap);
+     * this GPU for batch_max. fp16: 1 for FP16 storage; layer_fp32[i] (NULL: none) = 1 keeps node i in FP32 inside an
+     * FP16 engine (FP32 weights, FP32 activations, casts at the boundaries). tactic[i] on entry: a tactic already known
+     * for node i (the timing cache), kept when valid, or 0 = choose it; on return the tactic of every node.
+     * layer_ms[i] (NULL: not wanted): GPU ms of node i's chosen tactic when it was timed now, else -1. */
+    int (*choose_tactics)(const kiln_graph *g, int fp16, const uint8_t *layer_fp32, int batch_max, int32_t *tactic,
+                          float *layer_ms, char *err, size_t err_cap);
+    /* One execution context: uploads the weights (converted to FP16 when fp16, except layer_fp32 layers), allocates the
+     * activation arena, workspaces and pinned host staging for batch_max once, captures CUDA graphs. *state is owned
+     * by the caller (context_free). */
+    int (*context_create)(const kiln_graph *g, int fp16, const uint8_t *layer_fp32, int batch_min, int batch_max,
+                          const int32_t *tactic, void **state, char *err, size_t err_cap);
     /* Run `batch` samples: host float32 inputs/outputs in graph order (dense NHWC, batch first). No allocation. */
     int (*context_run)(void *state, const float *const *inputs, float *const *outputs, int batch, char *err,
                        size_t err_cap);
@@ -54,6 +58,10 @@ typedef struct kiln_cuda_backend_api_s {
      * last launch returns, before waiting). Events are created on the first call and kept; no other allocation. */
     int (*context_run_timed)(void *state, const float *const *inputs, float *const *outputs, int batch, float ms[4],
                              char *err, size_t err_cap);
+    /* context_run_timed launched layer by layer (no CUDA graph) with CUDA events around every layer: layer_ms[i] = GPU
+     * ms of node i (0 for a node fused into another's kernel, e.g. a residual Add). kiln bench --dumpProfile. */
+    int (*context_run_layers)(void *state, const float *const *inputs, float *const *outputs, int batch,
+                              float *layer_ms, float ms[4], char *err, size_t err_cap);
 } kiln_cuda_backend_api;
 
 /* Exported by libkiln_cuda.so. */

@@ -17,6 +17,7 @@
 #include "../opt/opt.h"
 #include "../plan/plan.h"
 #include "backend_cuda.h"
+#include "build_cuda.h"
 #include "build_opt.h"
 #include "engine_internal.h"
 
@@ -32,6 +33,8 @@ void kiln_build_options_init(kiln_build_options *opt)
     opt->disabled_passes = NULL;
     opt->tactics = KILN_TACTICS_TIMED;
     opt->timing_cache = NULL;
+    opt->calib_lo = -1.0f; /* random FP16 calibration samples: the 'tf' preprocessing range */
+    opt->calib_hi = 1.0f;
 }
 
 static kiln_status check_options(const kiln_build_options *o)
@@ -86,35 +89,6 @@ static kiln_status pack_weights(kiln_engine *e)
     return KILN_OK;
 }
 
-/* CUDA engines (backend 1): the same optimized graph; the GPU present now is recorded as the target (its SM version)
- * and every layer's tactic is chosen by timing candidates on it (src/cuda/). */
-static kiln_status build_cuda_layers(const kiln_build_options *o, kiln_engine *e)
-{
-    const kiln_cuda_backend_api *api;
-    kiln_status st = kiln_cuda_load(&api);
-    if (st) return st;
-    char err[1024] = "", name[256] = "";
-    int sm = 0;
-    if (api->probe(&sm, name, sizeof name, err, sizeof err))
-        return kiln_fail(KILN_ERR_UNSUPPORTED, "--device cuda: %s", err);
-    int32_t *tactic = calloc((size_t)e->g->n_nodes + 1, sizeof(int32_t));
-    if (!tactic) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory building the engine");
-    if (api->choose_tactics(e->g, o->precision == KILN_PRECISION_FP16, e->batch_max, tactic, err, sizeof err)) {
-        free(tactic);
-        return kiln_fail(KILN_ERR_UNSUPPORTED, "--device cuda: %s", err);
-    }
-    for (int i = 0; i < e->g->n_nodes; i++) {
-        e->layers[i].backend = 1;
-        e->layers[i].tactic = tactic[i];
-        e->layers[i].workspace = 0;
-    }
-    free(tactic);
-    e->workspace_bytes = 0;
-    e->target = KILN_TARGET_CUDA_BASE + (uint32_t)sm;
-    if (o->verbose) fprintf(stderr, "kiln: CUDA engine for %s (sm_%d)\n", name, sm);
-    return KILN_OK;
-}
-
 static kiln_status build(const kiln_network *net, const kiln_build_options *o, kiln_engine *e)
 {
     kiln_status st;
@@ -146,9 +120,11 @@ static kiln_status build(const kiln_network *net, const kiln_build_options *o, k
         e->layers[i].backend = 0;
         e->layers[i].tactic = 0;
         e->layers[i].workspace = (int64_t)kiln_ref_workspace_bytes(g, &g->nodes[i], e->batch_max);
+        e->layers[i].precision = KILN_PRECISION_FP32; /* FP16 CUDA engines: set per layer by build_cuda.c */
+        e->layers[i].range = -1.0f;
         if (e->layers[i].workspace > e->workspace_bytes) e->workspace_bytes = e->layers[i].workspace;
     }
-    if (o->device == KILN_DEVICE_CUDA && (st = build_cuda_layers(o, e))) return st;
+    if (o->device == KILN_DEVICE_CUDA && (st = kiln_build_cuda_layers(o, e))) return st;
     /* CPU layers: pick each layer's kernel (timed or heuristic), then pack weights for the kernels that run here. */
     if (o->device != KILN_DEVICE_CUDA && (st = kiln_cpu_choose_tactics(e, o))) return st;
     if ((st = kiln_cpu_engine_prepare(e))) return st;

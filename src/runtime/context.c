@@ -27,6 +27,7 @@ void kiln_context_free(kiln_context *c)
     free(c->bound_inputs);
     free(c->bound_outputs);
     free(c->value_ptr);
+    free(c->gpu_layer_ms);
     kiln_threadpool_free(c->pool);
     free(c);
 }
@@ -55,9 +56,14 @@ kiln_status kiln_context_create(const kiln_engine *e, kiln_context **out)
         kiln_status st = kiln_cuda_load(&c->gpu_api);
         char err[1024] = "";
         int32_t *tactic = st ? NULL : calloc((size_t)e->g->n_nodes + 1, sizeof(int32_t));
-        if (!st && !tactic) st = kiln_fail(KILN_ERR_NO_MEMORY, "out of memory creating a context");
+        uint8_t *fp32 = st ? NULL : calloc((size_t)e->g->n_nodes + 1, 1); /* FP32 layers of an FP16 engine */
+        c->gpu_layer_ms = st ? NULL : calloc((size_t)e->g->n_nodes + 1, sizeof(float));
+        if (!st && (!tactic || !fp32 || !c->gpu_layer_ms)) st = kiln_fail(KILN_ERR_NO_MEMORY, "out of memory creating a context");
         if (!st) {
-            for (int i = 0; i < e->g->n_nodes; i++) tactic[i] = e->layers[i].tactic;
+            for (int i = 0; i < e->g->n_nodes; i++) {
+                tactic[i] = e->layers[i].tactic;
+                fp32[i] = e->precision == KILN_PRECISION_FP16 && e->layers[i].precision == KILN_PRECISION_FP32;
+            }
             int sm = 0;
             char name[256] = "";
             if (c->gpu_api->probe(&sm, name, sizeof name, err, sizeof err))
@@ -67,11 +73,12 @@ kiln_status kiln_context_create(const kiln_engine *e, kiln_context **out)
                                "the engine was built for a GPU of SM version sm_%u; this GPU (%s) is sm_%d: rebuild the "
                                "engine on this GPU (kiln build --device cuda)",
                                e->target - KILN_TARGET_CUDA_BASE, name, sm);
-            else if (c->gpu_api->context_create(e->g, e->precision == KILN_PRECISION_FP16, e->batch_min, e->batch_max,
-                                                tactic, &c->gpu, err, sizeof err))
+            else if (c->gpu_api->context_create(e->g, e->precision == KILN_PRECISION_FP16, fp32, e->batch_min,
+                                                e->batch_max, tactic, &c->gpu, err, sizeof err))
                 st = kiln_fail(KILN_ERR_UNSUPPORTED, "CUDA context: %s", err);
         }
         free(tactic);
+        free(fp32);
         if (st) {
             kiln_context_free(c);
             return st;
@@ -108,6 +115,39 @@ kiln_status kiln_context_bind_output(kiln_context *c, int index, float *data)
     return KILN_OK;
 }
 
+/* A GPU run with the layer callback set (kiln bench --dumpProfile): layer by layer with CUDA events around each, then
+ * one event per layer with its GPU time; the layer outputs stay on the GPU (output NULL). */
+static kiln_status run_gpu_layers(kiln_context *c, int batch)
+{
+    const kiln_engine *e = c->engine;
+    char err[1024] = "";
+    float ms[4] = {0, 0, 0, 0};
+    const double t0 = kiln_layer_clock_ms();
+    if (c->gpu_api->context_run_layers(c->gpu, c->bound_inputs, c->bound_outputs, batch, c->gpu_layer_ms, ms, err,
+                                       sizeof err))
+        return kiln_fail(KILN_ERR_INTERNAL, "CUDA run: %s", err);
+    if (c->timing) {
+        c->timing->on_gpu = 1;
+        c->timing->h2d_ms = ms[0];
+        c->timing->compute_ms = ms[1];
+        c->timing->d2h_ms = ms[2];
+        c->timing->enqueue_ms = ms[3];
+    }
+    double at = t0 + ms[0]; /* layers start after the input copies, back to back on the GPU */
+    for (int i = 0; i < e->g->n_nodes; i++) {
+        kiln_layer_event ev;
+        ev.index = i;
+        ev.batch = batch;
+        ev.start_ms = at;
+        ev.ms = c->gpu_layer_ms[i];
+        ev.output = NULL;
+        ev.pitch = 0;
+        at += ev.ms;
+        c->layer_cb(c->layer_user, &ev);
+    }
+    return KILN_OK;
+}
+
 kiln_status kiln_context_run(kiln_context *c, int batch)
 {
     kiln_diag_clear();
@@ -126,6 +166,7 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
             return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "run: output %d '%s' has no buffer bound", i,
                              g->values[g->outputs[i]].name);
 
+    if (c->gpu && c->layer_cb) return run_gpu_layers(c, batch);
     if (c->gpu) {
         char err[1024] = "";
         if (c->timing) { /* kiln_context_run_timed */

@@ -6,9 +6,10 @@
  *   {"Schema","SchemaVersion","Target","Precision","BatchMin","BatchMax","Threads","SourceFormat",
  *    "Bindings":[{"Name","IsInput","Dimensions","DataType","Layout"}],
  *    "Layers":[{"Name","LayerType","SourceLayers","Inputs":[{"Name","Dimensions"}],"Outputs":[...],"Activation",
- *               "Precision","TacticName","Backend","WorkspaceBytes","ParameterCount","InPlace"}],
+ *               "Precision","TacticName","Backend","WorkspaceBytes","ParameterCount","InPlace","Range" (FP16 engines)}],
  *    "Summary":{"LayersImported","Layers","KernelLayers","ViewLayers","Fusions":{pass: rewrites},
  *               "ConcatCopies","ConcatsInPlace","SqueezeExciteBlocks","HorizontalConvs"},
+ *    "Fp32Layers","PrecisionNote" (FP16 engines only),
  *    "ParameterCount","WeightsBytes","ArenaBytes","ArenaLowerBound","ActivationBytesTotal","WorkspaceBytes"}
  * Dimensions give the batch axis as -1 (any batch in [BatchMin, BatchMax]). */
 #include <math.h>
@@ -94,6 +95,12 @@ static const char *act_of(const kiln_node *n, char *buf, size_t cap)
 void kiln_print_layers(const kiln_graph *g, FILE *f, const char *(*tactic_of)(const void *ctx, int layer),
                        const void *ctx)
 {
+    kiln_print_layers_prec(g, f, tactic_of, NULL, ctx);
+}
+
+void kiln_print_layers_prec(const kiln_graph *g, FILE *f, const char *(*tactic_of)(const void *ctx, int layer),
+                            const char *(*precision_of)(const void *ctx, int layer), const void *ctx)
+{
     char sh[128], ab[200];
     fprintf(f, "  %4s  %-14s %-20s %-22s %-9s %-22s %s\n", "#", "op", "output", "activation", "precision", "tactic",
             "name (source layers)");
@@ -101,7 +108,8 @@ void kiln_print_layers(const kiln_graph *g, FILE *f, const char *(*tactic_of)(co
         const kiln_node *n = &g->nodes[i];
         fprintf(f, "  %4d  %-14s %-20s %-22s %-9s %-22s %s\n", i, kiln_op_name((kiln_op)n->op),
                 shape_n(&g->values[n->output], sh, sizeof sh), act_of(n, ab, sizeof ab),
-                dtype_name(g->values[n->output].dtype), tactic_of ? tactic_of(ctx, i) : "-", n->name);
+                precision_of ? precision_of(ctx, i) : dtype_name(g->values[n->output].dtype),
+                tactic_of ? tactic_of(ctx, i) : "-", n->name);
     }
 }
 
@@ -154,6 +162,53 @@ static const char *tactic_name(const void *vctx, int i)
         return t->buf;
     }
     return kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, e->layers[i].tactic);
+}
+
+/* The precision layer i runs at (FP16 engines keep overflowing layers in FP32). */
+static const char *layer_precision(const kiln_engine *e, int i)
+{
+    return e->layers[i].precision == KILN_PRECISION_FP16 ? "FP16" : "FP32";
+}
+static const char *precision_name(const void *vctx, int i) { return layer_precision(((const tactic_ctx *)vctx)->e, i); }
+
+/* FP16 engines: "FP16 engine: 3 layers kept in FP32 (range over 16384 on calibration data): conv5, ...; 1 by
+ * --fp32-layers: dense"; "" for FP32 engines. A layer in FP32 whose range is within the limit was named by
+ * --fp32-layers. */
+static void precision_note(const kiln_engine *e, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (e->precision != KILN_PRECISION_FP16) return;
+    int by_range = 0, forced = 0;
+    for (int i = 0; i < e->g->n_nodes; i++)
+        if (e->layers[i].precision == KILN_PRECISION_FP32) {
+            if (e->layers[i].range > KILN_FP16_SAFE_RANGE) by_range++;
+            else forced++;
+        }
+    size_t len = 0;
+#define ADD(...) (len += len < cap ? (size_t)snprintf(buf + len, cap - len, __VA_ARGS__) : 0)
+    int calibrated = 0;
+    for (int i = 0; i < e->g->n_nodes; i++) calibrated |= e->layers[i].range >= 0.0f;
+    if (!by_range && !forced) {
+        if (calibrated)
+            ADD("FP16 engine: every layer in FP16 (range at most %.0f on calibration data)", (double)KILN_FP16_SAFE_RANGE);
+        else
+            ADD("FP16 engine: every layer in FP16 (not calibrated: built with KILN_FP16_PROTECT=0)");
+        return;
+    }
+    ADD("FP16 engine: %d layer%s kept in FP32 (range over %.0f on calibration data)", by_range, by_range == 1 ? "" : "s",
+        (double)KILN_FP16_SAFE_RANGE);
+    for (int pass = 0; pass < 2; pass++) {
+        int listed = 0, total = pass ? forced : by_range;
+        if (pass && forced) ADD("; %d by --fp32-layers", forced);
+        for (int i = 0; i < e->g->n_nodes && total; i++) {
+            const kiln_layer *l = &e->layers[i];
+            if (l->precision != KILN_PRECISION_FP32 || (l->range > KILN_FP16_SAFE_RANGE) != !pass) continue;
+            if (listed < 12) ADD("%s %s", listed ? "," : ":", e->g->values[e->g->nodes[i].output].name);
+            else if (listed == 12) ADD(", ... (%d more)", total - 12);
+            listed++;
+        }
+    }
+#undef ADD
 }
 
 /* Sum of every activation the arena holds, were each given its own buffer. */
@@ -210,8 +265,11 @@ static void describe_text(const kiln_engine *e, FILE *f)
     layer_counts c = count_layers(e);
     fprintf(f, "layers: %d after optimization (N = batch)\n", g->n_nodes);
     tactic_ctx t = { e, "" };
-    kiln_print_layers(g, f, tactic_name, &t);
+    kiln_print_layers_prec(g, f, tactic_name, precision_name, &t);
     fprintf(f, "summary:\n");
+    char note[1024];
+    precision_note(e, note, sizeof note);
+    if (note[0]) fprintf(f, "  precision   %s\n", note);
     if (*kiln_cpu_engine_note(e)) fprintf(f, "  fallback    %s\n", kiln_cpu_engine_note(e));
     if (e->layers_imported > 0)
         fprintf(f, "  layers      %d imported -> %d after optimization (%d run a kernel, %d are views that copy nothing)\n",
@@ -311,11 +369,15 @@ static void describe_json(const kiln_engine *e, FILE *f)
         const char *act = act_of(n, ab, sizeof ab);
         fprintf(f, "}], \"Activation\": ");
         json_str(f, strcmp(act, "-") ? act : "linear");
-        fprintf(f, ", \"Precision\": \"%s\", \"TacticName\": ", dtype_name(g->values[n->output].dtype));
+        fprintf(f, ", \"Precision\": \"%s\", \"TacticName\": ", layer_precision(e, i));
         json_str(f, tactic_name(&t, i));
-        fprintf(f, ", \"Backend\": \"%s\", \"WorkspaceBytes\": %lld, \"ParameterCount\": %lld, \"View\": %s}",
+        fprintf(f, ", \"Backend\": \"%s\", \"WorkspaceBytes\": %lld, \"ParameterCount\": %lld, \"View\": %s",
                 e->layers[i].backend == 1 ? "cuda" : "cpu", (long long)e->layers[i].workspace,
                 (long long)node_params(g, n), is_view(e, i) ? "true" : "false");
+        /* FP16 engines: the calibration range (max |value| read or written; JSON has no inf: 3.4e38 stands for it) */
+        if (e->layers[i].range >= 0.0f)
+            fprintf(f, ", \"Range\": %.9g", isinf(e->layers[i].range) ? 3.4e38 : (double)e->layers[i].range);
+        fputc('}', f);
     }
     layer_counts c = count_layers(e);
     fprintf(f, "\n  ],\n  \"Summary\": {\"LayersImported\": %d, \"Layers\": %d, \"KernelLayers\": %d, \"ViewLayers\": %d, "
@@ -329,6 +391,15 @@ static void describe_json(const kiln_engine *e, FILE *f)
     fprintf(f, "}, \"ConcatsInPlace\": %d, \"ConcatCopies\": %d, \"SqueezeExciteBlocks\": %d, \"HorizontalConvs\": %d, "
                "\"ResidualConvs\": %d},\n",
             c.concats_in_place, c.concat_copies, c.se_blocks, c.wide_convs, c.residual_convs);
+    char note[1024];
+    precision_note(e, note, sizeof note);
+    if (note[0]) {
+        int kept = 0;
+        for (int i = 0; i < g->n_nodes; i++) kept += e->layers[i].precision == KILN_PRECISION_FP32;
+        fprintf(f, "  \"Fp32Layers\": %d,\n  \"PrecisionNote\": ", kept);
+        json_str(f, note);
+        fprintf(f, ",\n");
+    }
     fprintf(f, "  \"ParameterCount\": %lld,\n  \"WeightsBytes\": %lld,\n  \"ArenaBytes\": %lld,\n"
                "  \"ArenaLowerBound\": %lld,\n  \"ActivationBytesTotal\": %lld,\n  \"WorkspaceBytes\": %lld\n}\n",
             (long long)kiln_graph_param_count(g), (long long)e->weights_bytes, (long long)e->arena_bytes,

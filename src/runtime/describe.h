@@ -10,5 +10,8 @@
  * tactic_of(i) names layer i's kernel; NULL prints "-" (a graph not yet built). */
 void kiln_print_layers(const kiln_graph *g, FILE *f, const char *(*tactic_of)(const void *ctx, int layer),
                        const void *ctx);
+/* The same with the precision column from precision_of(ctx, i) ("FP16"/"FP32"; NULL: the output's dtype). */
+void kiln_print_layers_prec(const kiln_graph *g, FILE *f, const char *(*tactic_of)(const void *ctx, int layer),
+                            const char *(*precision_of)(const void *ctx, int layer), const void *ctx);
 
 #endif

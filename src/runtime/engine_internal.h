@@ -23,6 +23,9 @@ typedef struct {
     int32_t backend;      /* 0 = CPU */
     int32_t tactic;       /* 0 = reference kernel */
     int64_t workspace;    /* bytes for batch_max */
+    int32_t precision;    /* kiln_precision this layer runs at: the engine's, except FP32 layers of an FP16 engine
+                           * (calibration range above KILN_FP16_SAFE_RANGE, or named in --fp32-layers) */
+    float range;          /* FP16 engines: max |value| the layer read or wrote on the calibration data; else -1 */
 } kiln_layer;
 
 struct kiln_engine {
@@ -66,6 +69,7 @@ struct kiln_context {
     kiln_layer_callback layer_cb; /* kiln_context_set_layer_callback (layers.c); NULL = off */
     void *layer_user;
     kiln_run_timing *timing;  /* set only during kiln_context_run_timed on a GPU engine (borrowed), else NULL */
+    float *gpu_layer_ms;      /* owned; GPU engines: per-layer GPU times of the last run with a layer callback */
 };
 
 /* Target of the machine running this code. */

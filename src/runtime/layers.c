@@ -31,6 +31,8 @@ kiln_status kiln_engine_layer_info(const kiln_engine *e, int index, kiln_layer_i
     if (v->rank > 0) info->dims[0] = e->batch_max;
     info->backend = e->layers[index].backend;
     info->tactic = e->layers[index].tactic;
+    info->precision = e->layers[index].precision;
+    info->range = e->layers[index].range;
     return KILN_OK;
 }
 

@@ -9,6 +9,9 @@
  * Also: a CUDA engine saved and loaded back gives the same numbers, two contexts of one engine agree, and an engine
  * whose recorded SM version differs from this GPU's is refused with a message naming both.
  *
+ * KILN_CUDA_CONV=direct|graph forces kiln's direct convolution kernels / cuDNN graph plans where they apply (the
+ * stem and 1x1 cases then check that the direct tactic was taken); `test_cuda_kernels TEXT` runs only the cases whose
+ * name contains TEXT.
  * Runs on the GPU machine: make cuda && build/test_cuda_kernels. Without a GPU or without build/libkiln_cuda.so it
  * prints one SKIP line and exits 77 (ctest: skipped). */
 #include "../unit/test_engine_util.h"
@@ -20,6 +23,7 @@ typedef struct {
     const char *name;
     kiln_graph *(*make)(void);
     float tol16;
+    int direct; /* 1: a layer kiln's direct kernel must take under KILN_CUDA_CONV=direct (tactics 300-305) */
 } tcase;
 
 static int input(kiln_graph *g, int h, int w, int c)
@@ -243,47 +247,80 @@ static kiln_graph *c_squeeze_excite(void)
     a.act2 = kiln_act_make(KILN_ACT_SIGMOID, 0, 0, 0);
     return fin(g, kiln_graph_add_node(g, KILN_OP_SQUEEZE_EXCITE, "se", ins, 5, &a));
 }
+/* Direct-kernel shapes (src/cuda/conv_direct.cu): stems with Cin = 3 and 1x1 convolutions with Cin 16/24/32. */
+static kiln_graph *c_stem3_s2_asym(void) { G; return fin(g, conv(g, input(g, 17, 18, 3), 3, 2, 1, 1, 32, 0, 0, 1, 1, relu6(), 1)); }
+static kiln_graph *c_stem3_s2_pad1(void) { G; return fin(g, conv(g, input(g, 16, 16, 3), 3, 2, 1, 1, 24, 1, 1, 1, 1, swish(), 0)); }
+static kiln_graph *c_stem7_s2(void) { G; return fin(g, conv(g, input(g, 23, 20, 3), 7, 2, 1, 1, 64, 3, 3, 3, 3, kiln_act_relu(), 1)); }
+static kiln_graph *c_stem5_dil_cin4(void) { G; return fin(g, conv(g, input(g, 12, 13, 4), 5, 1, 2, 1, 13, 4, 4, 3, 5, relu6(), 1)); }
+static kiln_graph *c_pw16_relu6(void) { G; return fin(g, conv(g, input(g, 13, 11, 16), 1, 1, 1, 1, 96, 0, 0, 0, 0, relu6(), 1)); }
+static kiln_graph *c_pw24_odd(void) { G; return fin(g, conv(g, input(g, 9, 7, 24), 1, 1, 1, 1, 21, 0, 0, 0, 0, none(), 1)); }
+static kiln_graph *c_pw32_odd_swish(void) { G; return fin(g, conv(g, input(g, 6, 5, 32), 1, 1, 1, 1, 37, 0, 0, 0, 0, swish(), 0)); }
+/* 1x1 (no act) -> Add(conv, x) [+ act]: the residual fused into the direct kernel's epilogue. */
+static kiln_graph *pw_residual(int c, kiln_act act)
+{
+    G;
+    int x = input(g, 7, 9, c);
+    int y = conv(g, x, 1, 1, 1, 1, c, 0, 0, 0, 0, none(), 1);
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.act = act;
+    int ins[2] = { y, x };
+    return fin(g, kiln_graph_add_node(g, KILN_OP_ADD, "add", ins, 2, &a));
+}
+static kiln_graph *c_pw24_residual_relu6(void) { return pw_residual(24, relu6()); }
+static kiln_graph *c_pw32_residual(void) { return pw_residual(32, none()); }
+static kiln_graph *c_pw16_residual_relu(void) { return pw_residual(16, kiln_act_relu()); }
 
 static const tcase cases[] = {
-    { "conv3x3 relu (cuDNN fused)", c_conv3_relu, 2e-2f },
-    { "conv1x1 linear", c_conv1_none, 2e-2f },
-    { "conv3x3 s2 asymmetric pad relu6", c_conv3_s2_asym, 2e-2f },
-    { "conv7x7 s2 3->16 relu", c_conv7_s2_rgb, 2e-2f },
-    { "conv5x5 swish no bias", c_conv5_swish_nobias, 2e-2f },
-    { "conv3x3 dilation 2", c_conv3_dil2, 2e-2f },
-    { "conv3x3 groups 2", c_conv3_groups2, 2e-2f },
-    { "conv3x3 33->17 channels", c_conv_odd_channels, 2e-2f },
-    { "depthwise 3x3 relu6", c_dw3, 2e-2f },
-    { "depthwise 3x3 s2 asymmetric swish", c_dw3_s2_asym, 2e-2f },
-    { "depthwise 5x5 odd C no bias", c_dw5_odd, 2e-2f },
-    { "depthwise multiplier 2 dilation 2", c_dw_mult2_dil, 2e-2f },
-    { "conv + residual add + relu (fused)", c_residual, 2e-2f },
-    { "conv1x1 + residual add + swish", c_residual_swish, 2e-2f },
-    { "dense 100->37", c_dense, 2e-2f },
-    { "dense on 4-D + tanh", c_dense_4d_act, 2e-2f },
-    { "batchnorm", c_bn, 1e-2f },
-    { "activation chain (12 kinds)", c_act_all, 2e-2f },
-    { "softmax 1000", c_softmax, 2e-2f },
-    { "softmax axis 1 of 4-D", c_softmax_axis1, 2e-2f },
-    { "maxpool 3x3 s2 pad", c_maxpool3_s2, 1e-2f },
-    { "maxpool 2x2", c_maxpool2, 1e-2f },
-    { "avgpool 3x3 same (pad excluded)", c_avgpool_same, 2e-2f },
-    { "avgpool 3x3 s2 pad included", c_avgpool_cip, 2e-2f },
-    { "global avg pool", c_gap, 2e-2f },
-    { "global max pool keepdims", c_gmp_keep, 1e-2f },
-    { "pad (value 0.5, asymmetric)", c_pad, 1e-2f },
-    { "concat channels x3", c_concat, 2e-2f },
-    { "concat axis 1", c_concat_axis1, 1e-2f },
-    { "add same shape", c_add, 1e-2f },
-    { "sub per-channel constant", c_sub_const, 1e-2f },
-    { "mul broadcast [N,1,1,C]", c_mul_bcast, 2e-2f },
-    { "div per-channel constant", c_div_const, 1e-2f },
-    { "max same shape", c_max, 1e-2f },
-    { "min broadcast [N,1,1,C]", c_min_bcast, 2e-2f },
-    { "flatten + dense", c_reshape_dense, 2e-2f },
-    { "transpose NHWC->NCHW", c_transpose, 1e-2f },
-    { "slice channels 5..17", c_slice, 1e-2f },
-    { "squeeze-excite", c_squeeze_excite, 2e-2f },
+    { "conv stem 3x3 s2 3->32 asym pad relu6", c_stem3_s2_asym, 2e-2f, 1 },
+    { "conv stem 3x3 s2 3->24 pad 1 swish no bias", c_stem3_s2_pad1, 2e-2f, 1 },
+    { "conv stem 7x7 s2 3->64 pad 3 relu", c_stem7_s2, 2e-2f, 1 },
+    { "conv stem 5x5 dil 2 4->13 uneven pad", c_stem5_dil_cin4, 2e-2f, 1 },
+    { "conv1x1 16->96 relu6", c_pw16_relu6, 2e-2f, 1 },
+    { "conv1x1 24->21", c_pw24_odd, 2e-2f, 1 },
+    { "conv1x1 32->37 swish no bias", c_pw32_odd_swish, 2e-2f, 1 },
+    { "conv1x1 24 + residual + relu6", c_pw24_residual_relu6, 2e-2f, 1 },
+    { "conv1x1 32 + residual", c_pw32_residual, 2e-2f, 1 },
+    { "conv1x1 16 + residual + relu", c_pw16_residual_relu, 2e-2f, 1 },
+    { "conv3x3 relu (cuDNN fused)", c_conv3_relu, 2e-2f, 0 },
+    { "conv1x1 linear", c_conv1_none, 2e-2f, 0 },
+    { "conv3x3 s2 asymmetric pad relu6", c_conv3_s2_asym, 2e-2f, 0 },
+    { "conv7x7 s2 3->16 relu", c_conv7_s2_rgb, 2e-2f, 0 },
+    { "conv5x5 swish no bias", c_conv5_swish_nobias, 2e-2f, 0 },
+    { "conv3x3 dilation 2", c_conv3_dil2, 2e-2f, 0 },
+    { "conv3x3 groups 2", c_conv3_groups2, 2e-2f, 0 },
+    { "conv3x3 33->17 channels", c_conv_odd_channels, 2e-2f, 0 },
+    { "depthwise 3x3 relu6", c_dw3, 2e-2f, 0 },
+    { "depthwise 3x3 s2 asymmetric swish", c_dw3_s2_asym, 2e-2f, 0 },
+    { "depthwise 5x5 odd C no bias", c_dw5_odd, 2e-2f, 0 },
+    { "depthwise multiplier 2 dilation 2", c_dw_mult2_dil, 2e-2f, 0 },
+    { "conv + residual add + relu (fused)", c_residual, 2e-2f, 0 },
+    { "conv1x1 + residual add + swish", c_residual_swish, 2e-2f, 0 },
+    { "dense 100->37", c_dense, 2e-2f, 0 },
+    { "dense on 4-D + tanh", c_dense_4d_act, 2e-2f, 0 },
+    { "batchnorm", c_bn, 1e-2f, 0 },
+    { "activation chain (12 kinds)", c_act_all, 2e-2f, 0 },
+    { "softmax 1000", c_softmax, 2e-2f, 0 },
+    { "softmax axis 1 of 4-D", c_softmax_axis1, 2e-2f, 0 },
+    { "maxpool 3x3 s2 pad", c_maxpool3_s2, 1e-2f, 0 },
+    { "maxpool 2x2", c_maxpool2, 1e-2f, 0 },
+    { "avgpool 3x3 same (pad excluded)", c_avgpool_same, 2e-2f, 0 },
+    { "avgpool 3x3 s2 pad included", c_avgpool_cip, 2e-2f, 0 },
+    { "global avg pool", c_gap, 2e-2f, 0 },
+    { "global max pool keepdims", c_gmp_keep, 1e-2f, 0 },
+    { "pad (value 0.5, asymmetric)", c_pad, 1e-2f, 0 },
+    { "concat channels x3", c_concat, 2e-2f, 0 },
+    { "concat axis 1", c_concat_axis1, 1e-2f, 0 },
+    { "add same shape", c_add, 1e-2f, 0 },
+    { "sub per-channel constant", c_sub_const, 1e-2f, 0 },
+    { "mul broadcast [N,1,1,C]", c_mul_bcast, 2e-2f, 0 },
+    { "div per-channel constant", c_div_const, 1e-2f, 0 },
+    { "max same shape", c_max, 1e-2f, 0 },
+    { "min broadcast [N,1,1,C]", c_min_bcast, 2e-2f, 0 },
+    { "flatten + dense", c_reshape_dense, 2e-2f, 0 },
+    { "transpose NHWC->NCHW", c_transpose, 1e-2f, 0 },
+    { "slice channels 5..17", c_slice, 1e-2f, 0 },
+    { "squeeze-excite", c_squeeze_excite, 2e-2f, 0 },
 };
 
 /* Build `g` for CUDA at `prec`, run batch `batch`, compare with the oracle. */
@@ -322,8 +359,15 @@ static void run_case(const tcase *tc, int fp16, int batch)
         float scale = 1.0f;
         for (int64_t i = 0; i < ny; i++) scale = fmaxf(scale, fabsf(ref[i]));
         float d = t_max_abs_diff(ref, got, ny), tol = (fp16 ? tc->tol16 : 1e-4f) * scale;
-        printf("  %-40s %s batch %3d  max|diff| %.3g (tolerance %.3g)%s\n", tc->name, fp16 ? "FP16" : "FP32", batch, d, tol,
+        int tac = 0; /* the first convolution's tactic */
+        for (int i = 0; i < e->g->n_nodes && !tac; i++)
+            if (e->g->nodes[i].op == KILN_OP_CONV2D) tac = e->layers[i].tactic;
+        printf("  %-40s %s batch %3d  max|diff| %.3g (tolerance %.3g)%s", tc->name, fp16 ? "FP16" : "FP32", batch, d, tol,
                d <= tol ? "" : "  FAIL");
+        printf(tac ? "  [conv tactic %d]\n" : "\n", tac);
+        const char *force = getenv("KILN_CUDA_CONV");
+        if (tc->direct && force && !strcmp(force, "direct"))
+            CHECK(tac >= 300 && tac < 306, "%s: KILN_CUDA_CONV=direct but the convolution's tactic is %d", tc->name, tac);
         CHECK(d <= tol, "%s %s batch %d: max |diff| %g > %g", tc->name, fp16 ? "FP16" : "FP32", batch, d, tol);
         if (!(d <= tol) && fp16) g_fp16_only_fail++;
     }
@@ -395,8 +439,9 @@ static void engine_checks(void)
     free(x), free(r0), free(r1), free(a0), free(a1), free(b0), free(b1);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    const char *only = argc > 1 ? argv[1] : NULL; /* run only the cases whose name contains this text */
     const kiln_cuda_backend_api *api = NULL;
     int sm = 0;
     char name[256] = "", err[512] = "";
@@ -411,9 +456,9 @@ int main(void)
     printf("GPU: %s (sm_%d)\n", name, sm);
     const int batches[] = { 1, 5 };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        for (int p = 0; p < 2; p++)
+        for (int p = 0; p < 2 && (!only || strstr(cases[i].name, only)); p++)
             for (int b = 0; b < 2; b++) run_case(&cases[i], p, batches[b]);
-    engine_checks();
+    if (!only) engine_checks();
     printf("%d cases, %d failures\n", g_cases, t_failures);
     return t_failures ? 1 : 0;
 }

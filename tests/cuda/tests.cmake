@@ -9,6 +9,16 @@ add_test(NAME cuda.kernels COMMAND test_cuda_kernels)
 set_tests_properties(cuda.kernels PROPERTIES LABELS cuda SKIP_RETURN_CODE 77
   ENVIRONMENT "KILN_SOURCE_DIR=${CMAKE_SOURCE_DIR};KILN_BUILD_DIR=${CMAKE_BINARY_DIR}")
 
+# Mixed precision (FP16 engines keeping overflowing layers in FP32), the GPU timing cache and per-layer GPU times
+# (tests/cuda/test_cuda_mixed.c); SKIPs (77) like cuda.kernels without a GPU.
+add_executable(test_cuda_mixed ${CMAKE_CURRENT_LIST_DIR}/test_cuda_mixed.c)
+target_include_directories(test_cuda_mixed PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests/unit)
+target_link_libraries(test_cuda_mixed PRIVATE kiln_static)
+set_target_properties(test_cuda_mixed PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+add_test(NAME cuda.mixed COMMAND test_cuda_mixed)
+set_tests_properties(cuda.mixed PROPERTIES LABELS cuda SKIP_RETURN_CODE 77
+  ENVIRONMENT "KILN_SOURCE_DIR=${CMAKE_SOURCE_DIR};KILN_BUILD_DIR=${CMAKE_BINARY_DIR}")
+
 # The kiln side of bench/gpu_vs_pytorch (run by bench/gpu_vs_pytorch/run.py on the GPU machine; not a test).
 add_executable(kiln_gpu_bench ${CMAKE_SOURCE_DIR}/bench/gpu_vs_pytorch/kiln_gpu_bench.c)
 target_include_directories(kiln_gpu_bench PRIVATE ${CMAKE_SOURCE_DIR}/src)

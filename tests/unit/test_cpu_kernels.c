@@ -361,6 +361,35 @@ int main(void)
         { 28, 28, 64, 96, 1, 2, 1, 0, 1, 3, 1, 0, 1, 0, 0 },  /* strided 1x1: rows not uniform across tiles */
         { 14, 14, 16, 32, 1, 1, 1, 0, 1, 3, 1, 0, 1, 0, 0 },  /* swish epilogue (vector exp) */
         { 10, 10, 8, 20, 3, 1, 1, 1, 1, 3, 1, 0, 1, 0, 0 },
+        /* direct small-Cin kernels (conv_direct.inc): stems with odd sizes, asymmetric pads, Cout not a multiple of
+         * the 2-vector block, Cin 1..4, dilation, residual, a scalar activation, pitches; widths over several tiles */
+        { 15, 31, 3, 32, 3, 2, 1, 1, 1, 2, 1, 0, 1, 0, 0 },
+        { 13, 11, 1, 40, 3, 1, 1, 1, 1, 3, 1, 1, 2, 0, 0 },
+        { 20, 23, 4, 24, 5, 2, 2, 2, 1, 1, 0, 0, 1, 0, 0 },
+        { 9, 30, 2, 70, 3, 1, 1, 1, 1, 4, 1, 0, 1, 3, 5 },
+        { 5, 29, 3, 7, 1, 1, 1, 0, 1, 0, 1, 0, 3, 0, 0 },
+        { 3, 2, 3, 16, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0 },  /* no interior column */
+        /* depthwise row sweep (dw_rows.inc): 5x5 stride 2, rows wider than a tile, residual */
+        { 17, 23, 40, 40, 5, 2, 1, 2, 40, 3, 1, 0, 1, 0, 0 },
+        { 6, 29, 35, 35, 3, 1, 1, 1, 35, 2, 1, 1, 2, 0, 0 },
+        /* Winograd F(4x4) (Cin >= 64) / F(2x2) (3x3 stride 1, output >= 8x8; src/cpu/winograd.h): output sizes of
+         * every residue mod 4 (partial tiles at the bottom/right), 'same', 'valid' and pad-2 padding, several tile
+         * blocks (56x56x64), the output-channel split (few tiles, large weights: 10x9x200), pitches, batches, relu /
+         * relu6 / leaky / swish epilogues with and without residual. Tolerance: the same 1e-5 * sum|x*w| + 1e-6 as
+         * above: the worst F(4x4) error measured against a float64 convolution on ResNet-like layers is ~1.2e-6 *
+         * sum|x*w| (F(2x2) ~1.4e-7, the direct gemm ~2.5e-7), so the bound has ~8x margin; a 1e-5 relative change of
+         * one output-transform coefficient fails every F(4x4) case. */
+        { 9, 11, 20, 24, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 },
+        { 13, 13, 17, 33, 3, 1, 1, 1, 1, 1, 1, 0, 2, 0, 0 },
+        { 14, 14, 64, 64, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 },
+        { 28, 28, 37, 70, 3, 1, 1, 0, 1, 2, 1, 0, 1, 0, 0 },
+        { 56, 56, 64, 64, 3, 1, 1, 1, 1, 4, 1, 1, 1, 0, 0 },
+        { 13, 10, 66, 20, 3, 1, 1, 0, 1, 1, 0, 0, 3, 0, 0 },
+        { 14, 13, 70, 40, 3, 1, 1, 1, 1, 1, 1, 0, 1, 5, 3 },
+        { 15, 10, 48, 40, 3, 1, 1, 1, 1, 1, 1, 0, 2, 5, 3 },
+        { 9, 11, 30, 100, 3, 1, 1, 2, 1, 3, 1, 1, 2, 0, 0 },
+        { 10, 9, 200, 96, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 },
+        { 15, 11, 64, 40, 3, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0 },
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) conv_test(&convs[i]);
 

@@ -47,4 +47,14 @@ static inline __m256i avx2_mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_e
 #undef MR
 #undef NRV
 #undef NR_LIT
+
+/* stems: 4 output pixels x 2 vectors per register tile */
+#define DIRECT_P 4
+#include "../conv_direct.inc"
+#undef DIRECT_P
+
+/* depthwise row sweep: 4 output pixels per register tile */
+#define DWR_P 4
+#include "../dw_rows.inc"
+#undef DWR_P
 #endif

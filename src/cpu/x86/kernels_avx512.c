@@ -189,4 +189,14 @@ static inline void avx512_uniform_14x32(float *acc, const float *a0, int64_t ste
 #undef MR
 #undef NRV
 #undef NR_LIT
+
+/* stems: 12 output pixels x 2 vectors per register tile */
+#define DIRECT_P 12
+#include "../conv_direct.inc"
+#undef DIRECT_P
+
+/* depthwise row sweep: 8 output pixels per register tile */
+#define DWR_P 8
+#include "../dw_rows.inc"
+#undef DWR_P
 #endif

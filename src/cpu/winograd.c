@@ -1,0 +1,123 @@
+/* Winograd F(m x m, 3 x 3): applicability, blocking plan, weight transform and packing (winograd.h). The transforms
+ * and GEMMs that run are per ISA (x86/winograd_avx512.c). */
+#include "winograd.h"
+
+#include <string.h>
+
+static const kiln_value *in_val(const kiln_graph *g, const kiln_node *n, int i) { return &g->values[n->inputs[i]]; }
+
+int kiln_wino_supports(const kiln_graph *g, const kiln_node *n)
+{
+    if (n->op != KILN_OP_CONV2D || n->n_inputs < 2) return 0;
+    for (int i = 1; i < n->n_inputs && i < 3; i++)
+        if (in_val(g, n, i)->kind != KILN_VALUE_CONSTANT) return 0;
+    const kiln_value *x = in_val(g, n, 0), *w = in_val(g, n, 1), *y = &g->values[n->output];
+    const kiln_attrs *at = &n->attrs;
+    if (x->rank != 4 || w->rank != 4 || y->rank != 4) return 0;
+    if (w->dims[0] != 3 || w->dims[1] != 3 || w->dims[2] != x->dims[3] || w->dims[3] != y->dims[3]) return 0;
+    if (at->groups != 1 || at->stride[0] != 1 || at->stride[1] != 1 || at->dilation[0] != 1 || at->dilation[1] != 1)
+        return 0;
+    if (n->n_inputs > 2 && kiln_value_numel(in_val(g, n, 2)) != w->dims[3]) return 0;
+    /* Output maps smaller than 8x8 (ResNet's 7x7x512 stage) have 4 F(4x4) / 16 F(2x2) tiles a sample to amortize
+     * 36 / 16 transformed Cin x Cout weight sets over: 1.2-3x slower than the gemm tactics at batch 1
+     * (bench/cpu_conv_layers), yet back-to-back timing runs with those weights warm in cache made timed builds
+     * pick it. */
+    return y->dims[1] >= 8 && y->dims[2] >= 8 && at->pads[0] >= 0 && at->pads[1] >= 0;
+}
+
+/* L2 bytes a block's transformed input and output may take (L2 is 2 MiB a core on the Sapphire Rapids this was tuned
+ * on; the weights of one point stream past them). Fewer, larger blocks matter where the weights are large: every block
+ * streams all P * Cin * Cout transformed weights. */
+#define WINO_L2_BUDGET (1536 * 1024)
+
+void kiln_wino_plan_init(const kiln_graph *g, const kiln_node *n, int m, int batch, kiln_wino_plan *p)
+{
+    const kiln_value *x = in_val(g, n, 0), *y = &g->values[n->output];
+    memset(p, 0, sizeof *p);
+    p->m = m, p->alpha = m + 2, p->P = p->alpha * p->alpha;
+    p->N = batch, p->H = x->dims[1], p->W = x->dims[2], p->Cin = x->dims[3];
+    p->OH = y->dims[1], p->OW = y->dims[2], p->Cout = y->dims[3];
+    p->PT = n->attrs.pads[0], p->PL = n->attrs.pads[1];
+    p->tiles_h = (p->OH + m - 1) / m, p->tiles_w = (p->OW + m - 1) / m;
+    p->T = p->N * p->tiles_h * p->tiles_w;
+    p->CinP = (p->Cin + 15) / 16 * 16;
+    p->CoutP = (p->Cout + KILN_WINO_NR - 1) / KILN_WINO_NR * KILN_WINO_NR;
+    p->ncb = p->CoutP / KILN_WINO_NR;
+    const int64_t tile_bytes = (int64_t)p->P * (p->CinP + p->CoutP) * (int64_t)sizeof(float);
+    const int64_t tb = WINO_L2_BUDGET / tile_bytes;
+    p->tb_max = tb < KILN_WINO_MR ? KILN_WINO_MR : tb;
+    p->slot_tiles = p->T < p->tb_max ? p->T : p->tb_max;
+    p->slot_floats = ((int64_t)p->P * p->slot_tiles * (p->CinP + p->CoutP) + 15) / 16 * 16;
+    const int64_t units = p->T * p->ncb; /* most (tile block, channel split) pairs any thread count makes */
+    p->slots = (int)(units < KILN_WINO_MAX_THREADS ? units : KILN_WINO_MAX_THREADS);
+}
+
+int kiln_wino_supports_f4(const kiln_graph *g, const kiln_node *n)
+{
+    return kiln_wino_supports(g, n) && in_val(g, n, 0)->dims[3] >= KILN_WINO_F4_MIN_CIN;
+}
+
+size_t kiln_wino_packed_bytes(const kiln_graph *g, const kiln_node *n, int m)
+{
+    kiln_wino_plan p;
+    kiln_wino_plan_init(g, n, m, 1, &p);
+    return (size_t)((int64_t)p.P * p.ncb * p.Cin * KILN_WINO_NR + p.CoutP) * sizeof(float);
+}
+
+/* G (alpha x 3) of F(4x4, 3x3) and F(2x2, 3x3): interpolation points 0, +-1, +-2, inf and 0, +-1, inf. */
+static const double G4[6][3] = { { 1.0 / 4, 0, 0 },
+                                 { -1.0 / 6, -1.0 / 6, -1.0 / 6 },
+                                 { -1.0 / 6, 1.0 / 6, -1.0 / 6 },
+                                 { 1.0 / 24, 1.0 / 12, 1.0 / 6 },
+                                 { 1.0 / 24, -1.0 / 12, 1.0 / 6 },
+                                 { 0, 0, 1 } };
+static const double G2[4][3] = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } };
+
+void kiln_wino_pack(const kiln_graph *g, const kiln_node *n, int m, float *dst)
+{
+    kiln_wino_plan p;
+    kiln_wino_plan_init(g, n, m, 1, &p);
+    const float *w = in_val(g, n, 1)->data; /* [3][3][Cin][Cout] */
+    const float *bias = n->n_inputs > 2 ? in_val(g, n, 2)->data : NULL;
+    const int A = p.alpha, NR = KILN_WINO_NR;
+    const int64_t Cin = p.Cin, Cout = p.Cout;
+    memset(dst, 0, kiln_wino_packed_bytes(g, n, m));
+    for (int64_t ci = 0; ci < Cin; ci++)
+        for (int64_t co = 0; co < Cout; co++) {
+            double gk[3][3], t[6][3];
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) gk[kh][kw] = w[((int64_t)(kh * 3 + kw) * Cin + ci) * Cout + co];
+            for (int i = 0; i < A; i++) /* t = G g */
+                for (int j = 0; j < 3; j++) {
+                    double s = 0;
+                    for (int k = 0; k < 3; k++) s += (m == 4 ? G4[i][k] : G2[i][k]) * gk[k][j];
+                    t[i][j] = s;
+                }
+            for (int i = 0; i < A; i++) /* U = t G^T */
+                for (int j = 0; j < A; j++) {
+                    double s = 0;
+                    for (int k = 0; k < 3; k++) s += t[i][k] * (m == 4 ? G4[j][k] : G2[j][k]);
+                    const int64_t pt = i * A + j, cb = co / NR;
+                    dst[((pt * p.ncb + cb) * Cin + ci) * NR + co % NR] = (float)s;
+                }
+        }
+    float *b = dst + (int64_t)p.P * p.ncb * Cin * NR;
+    for (int64_t co = 0; co < Cout && bias; co++) b[co] = bias[co];
+}
+
+size_t kiln_wino_workspace(const kiln_graph *g, const kiln_node *n, int m, int batch)
+{
+    kiln_wino_plan p;
+    kiln_wino_plan_init(g, n, m, batch, &p);
+    return (size_t)p.slots * (size_t)p.slot_floats * sizeof(float);
+}
+
+int kiln_wino_tile_of(kiln_tactic_run_fn run)
+{
+#if defined(__x86_64__)
+    if (run == kiln_wino_f4_avx512) return 4;
+    if (run == kiln_wino_f2_avx512) return 2;
+#endif
+    (void)run;
+    return 0;
+}

@@ -1,0 +1,411 @@
+/* AVX-512 Winograd F(4x4, 3x3) and F(2x2, 3x3) convolution (see ../winograd.h for the algorithm and the blocking).
+ *
+ * Input and output transforms are vectorized over 16 channels (NHWC keeps them contiguous); the 36 (or 16) GEMMs per
+ * block use a 14 x 32 register tile: 28 accumulators, two weight vectors and a broadcast (the K loop of full 14-row
+ * tiles is inline assembly like kernels_avx512.c's avx512_uniform_14x32, because GCC spills row pointers; the tail
+ * rows take a C loop). Compiled for AVX-512 through the target pragma below and only called when kiln_cpu_isa() says
+ * AVX-512 is there. */
+#if defined(__x86_64__)
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "../winograd.h"
+
+typedef __m512 V;
+#define NR KILN_WINO_NR
+#define MR KILN_WINO_MR
+#define INLINE static inline __attribute__((always_inline))
+
+static inline __mmask16 lane_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
+static inline V vset(float x) { return _mm512_set1_ps(x); }
+
+/* ---- 1-D transforms (applied along rows, then along columns) ------------------------------------------------- */
+
+/* B^T of F(4x4,3x3): rows [4 0 -5 0 1 0] [0 -4 -4 1 1 0] [0 4 -4 -1 1 0] [0 -2 -1 2 1 0] [0 2 -1 -2 1 0]
+ * [0 4 0 -5 0 1]. */
+INLINE void bt6(const V *d, V *r)
+{
+    const V a = _mm512_fmadd_ps(vset(-4.0f), d[2], d[4]); /* d4 - 4 d2 */
+    const V b = _mm512_fmadd_ps(vset(-4.0f), d[1], d[3]); /* d3 - 4 d1 */
+    const V c = _mm512_sub_ps(d[4], d[2]);
+    const V e = _mm512_sub_ps(d[3], d[1]);
+    r[0] = _mm512_fmadd_ps(vset(4.0f), d[0], _mm512_fmadd_ps(vset(-5.0f), d[2], d[4]));
+    r[1] = _mm512_add_ps(a, b);
+    r[2] = _mm512_sub_ps(a, b);
+    r[3] = _mm512_fmadd_ps(vset(2.0f), e, c);
+    r[4] = _mm512_fnmadd_ps(vset(2.0f), e, c);
+    r[5] = _mm512_fmadd_ps(vset(4.0f), d[1], _mm512_fmadd_ps(vset(-5.0f), d[3], d[5]));
+}
+
+/* A^T of F(4x4,3x3): rows [1 1 1 1 1 0] [0 1 -1 2 -2 0] [0 1 1 4 4 0] [0 1 -1 8 -8 1]. */
+INLINE void at6(const V *s, V *o)
+{
+    const V p12 = _mm512_add_ps(s[1], s[2]), m12 = _mm512_sub_ps(s[1], s[2]);
+    const V p34 = _mm512_add_ps(s[3], s[4]), m34 = _mm512_sub_ps(s[3], s[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(s[0], p12), p34);
+    o[1] = _mm512_fmadd_ps(vset(2.0f), m34, m12);
+    o[2] = _mm512_fmadd_ps(vset(4.0f), p34, p12);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(vset(8.0f), m34, m12), s[5]);
+}
+
+/* B^T of F(2x2,3x3): [1 0 -1 0] [0 1 1 0] [0 -1 1 0] [0 1 0 -1];  A^T: [1 1 1 0] [0 1 -1 -1]. */
+INLINE void bt4(const V *d, V *r)
+{
+    r[0] = _mm512_sub_ps(d[0], d[2]);
+    r[1] = _mm512_add_ps(d[1], d[2]);
+    r[2] = _mm512_sub_ps(d[2], d[1]);
+    r[3] = _mm512_sub_ps(d[1], d[3]);
+}
+INLINE void at4(const V *s, V *o)
+{
+    o[0] = _mm512_add_ps(_mm512_add_ps(s[0], s[1]), s[2]);
+    o[1] = _mm512_sub_ps(_mm512_sub_ps(s[1], s[2]), s[3]);
+}
+
+INLINE void bt(const int m, const V *d, V *r)
+{
+    if (m == 4) bt6(d, r);
+    else bt4(d, r);
+}
+INLINE void at(const int m, const V *s, V *o)
+{
+    if (m == 4) at6(s, o);
+    else at4(s, o);
+}
+
+/* ---- tile transforms ----------------------------------------------------------------------------------------- */
+
+/* Transform input tile `tile` into v[pt * pstride + ci] (ci < CinP; lanes past Cin are 0). */
+INLINE void input_tile(const int m, const kiln_wino_plan *p, const float *x, int64_t XP, int64_t tile, float *v,
+                       int64_t pstride)
+{
+    enum { A = 6 };
+    const int al = m + 2;
+    const int64_t per = p->tiles_h * p->tiles_w, nn = tile / per, r = tile % per;
+    const int64_t ih0 = (r / p->tiles_w) * m - p->PT, iw0 = (r % p->tiles_w) * m - p->PL;
+    const float *row[A];
+    int colok[A];
+    for (int i = 0; i < al; i++) {
+        const int64_t ih = ih0 + i;
+        row[i] = ih >= 0 && ih < p->H ? x + (nn * p->H + ih) * p->W * XP : NULL; /* start of input row ih */
+        colok[i] = iw0 + i >= 0 && iw0 + i < p->W;
+    }
+    for (int64_t c = 0; c < p->Cin; c += 16) {
+        const __mmask16 k = lane_mask(p->Cin - c);
+        V t[A][A];
+#pragma GCC unroll 6
+        for (int i = 0; i < al; i++) {
+            V d[A];
+#pragma GCC unroll 6
+            for (int j = 0; j < al; j++)
+                d[j] = row[i] && colok[j] ? _mm512_maskz_loadu_ps(k, row[i] + (iw0 + j) * XP + c) : _mm512_setzero_ps();
+            bt(m, d, t[i]);
+        }
+#pragma GCC unroll 6
+        for (int j = 0; j < al; j++) {
+            V col[A], o[A];
+#pragma GCC unroll 6
+            for (int i = 0; i < al; i++) col[i] = t[i][j];
+            bt(m, col, o);
+#pragma GCC unroll 6
+            for (int i = 0; i < al; i++) _mm512_storeu_ps(v + (i * al + j) * pstride + c, o[i]);
+        }
+    }
+}
+
+/* 0: no activation; 1: relu; 2: relu clipped at beta; -1: anything else (act.h per lane after the store). */
+static int act_fast(const kiln_act *act)
+{
+    if (act->kind == KILN_ACT_NONE) return 0;
+    if (act->kind == KILN_ACT_RELU && act->alpha == 0.0f && act->gamma == 0.0f) return isinf(act->beta) ? 1 : 2;
+    return -1;
+}
+
+typedef struct {
+    kiln_wino_plan p;
+    const kiln_kernel_args *a;
+    const float *U, *bias, *res;
+    float *ws;
+    int64_t XP, YP, tb, nb;
+    int sc, active, fast;
+} wino_job;
+
+/* Transform tile `tile` of M (rows mv[pt * pstride + co]) back for channels [co0, co1): + bias, + residual, act. */
+INLINE void output_tile(const int m, const wino_job *j, const float *mv, int64_t pstride, int64_t tile, int64_t co0,
+                        int64_t co1)
+{
+    enum { A = 6, MM = 4 };
+    const kiln_wino_plan *p = &j->p;
+    const int al = m + 2;
+    const int64_t per = p->tiles_h * p->tiles_w, nn = tile / per, r = tile % per;
+    const int64_t oh0 = (r / p->tiles_w) * m, ow0 = (r % p->tiles_w) * m;
+    const int rows = (int)(p->OH - oh0 < m ? p->OH - oh0 : m), cols = (int)(p->OW - ow0 < m ? p->OW - ow0 : m);
+    const kiln_act *act = &j->a->node->attrs.act;
+    for (int64_t c = co0; c < co1; c += 16) {
+        const int64_t left = co1 - c;
+        const __mmask16 k = lane_mask(left);
+        V t[A][MM];
+#pragma GCC unroll 6
+        for (int i = 0; i < al; i++) {
+            V s[A];
+#pragma GCC unroll 6
+            for (int q = 0; q < al; q++) s[q] = _mm512_loadu_ps(mv + (i * al + q) * pstride + c);
+            at(m, s, t[i]);
+        }
+        const V b = _mm512_loadu_ps(j->bias + c);
+#pragma GCC unroll 4
+        for (int q = 0; q < m; q++) {
+            if (q >= cols) break;
+            V col[A], o[MM];
+#pragma GCC unroll 6
+            for (int i = 0; i < al; i++) col[i] = t[i][q];
+            at(m, col, o);
+#pragma GCC unroll 4
+            for (int i = 0; i < m; i++) {
+                if (i >= rows) break;
+                const int64_t pix = (nn * p->OH + oh0 + i) * p->OW + ow0 + q;
+                V y = _mm512_add_ps(o[i], b);
+                if (j->res) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(k, j->res + pix * p->Cout + c));
+                if (j->fast >= 1) y = _mm512_max_ps(y, _mm512_setzero_ps());
+                if (j->fast == 2) y = _mm512_min_ps(y, vset(act->beta));
+                float *dst = j->a->out + pix * j->YP + c;
+                _mm512_mask_storeu_ps(dst, k, y);
+                if (j->fast < 0)
+                    for (int l = 0; l < 16 && l < left; l++) dst[l] = kiln_act_apply(act, dst[l]);
+            }
+        }
+    }
+}
+
+/* ---- GEMM: c[r][0..31] = sum_k a[r * lda + k] * w[k * 32 + 0..31] for r < mr -------------------------------- */
+
+/* Full 14-row tile: 28 accumulators in zmm0-27 (zeroed here), weights zmm28-29, broadcast zmm30-31; row r of the
+ * result goes to c + r * ldc (two bases, rows 0 and 7, and three stride multiples, like the a rows). */
+static inline void k14x32(float *c, int64_t ldc, const float *a0, int64_t lda, const float *w, int64_t kc)
+{
+    const int64_t s1 = lda * 4, s3 = 3 * s1, s5 = 5 * s1, l1 = ldc * 4, l3 = 3 * l1, l5 = 5 * l1;
+    const char *pa0 = (const char *)a0, *pa7 = (const char *)a0 + 7 * s1, *pw = (const char *)w;
+    char *c0 = (char *)c, *c7 = (char *)c + 7 * l1;
+    __asm__ volatile(
+        ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27\n"
+        "vpxord %%zmm\\r, %%zmm\\r, %%zmm\\r\n"
+        ".endr\n"
+        "test %[k], %[k]\n"
+        "jz 2f\n"
+        "1:\n"
+        "vmovups (%[w]), %%zmm28\n"
+        "vmovups 64(%[w]), %%zmm29\n"
+        "vbroadcastss (%[a0]), %%zmm30\n"
+        "vfmadd231ps %%zmm28, %%zmm30, %%zmm0\n"
+        "vfmadd231ps %%zmm29, %%zmm30, %%zmm1\n"
+        "vbroadcastss (%[a0],%[s1],1), %%zmm31\n"
+        "vfmadd231ps %%zmm28, %%zmm31, %%zmm2\n"
+        "vfmadd231ps %%zmm29, %%zmm31, %%zmm3\n"
+        "vbroadcastss (%[a0],%[s1],2), %%zmm30\n"
+        "vfmadd231ps %%zmm28, %%zmm30, %%zmm4\n"
+        "vfmadd231ps %%zmm29, %%zmm30, %%zmm5\n"
+        "vbroadcastss (%[a0],%[s3],1), %%zmm31\n"
+        "vfmadd231ps %%zmm28, %%zmm31, %%zmm6\n"
+        "vfmadd231ps %%zmm29, %%zmm31, %%zmm7\n"
+        "vbroadcastss (%[a0],%[s1],4), %%zmm30\n"
+        "vfmadd231ps %%zmm28, %%zmm30, %%zmm8\n"
+        "vfmadd231ps %%zmm29, %%zmm30, %%zmm9\n"
+        "vbroadcastss (%[a0],%[s5],1), %%zmm31\n"
+        "vfmadd231ps %%zmm28, %%zmm31, %%zmm10\n"
+        "vfmadd231ps %%zmm29, %%zmm31, %%zmm11\n"
+        "vbroadcastss (%[a0],%[s3],2), %%zmm30\n"
+        "vfmadd231ps %%zmm28, %%zmm30, %%zmm12\n"
+        "vfmadd231ps %%zmm29, %%zmm30, %%zmm13\n"
+        "vbroadcastss (%[a7]), %%zmm31\n"
+        "vfmadd231ps %%zmm28, %%zmm31, %%zmm14\n"
+        "vfmadd231ps %%zmm29, %%zmm31, %%zmm15\n"
+        "vbroadcastss (%[a7],%[s1],1), %%zmm30\n"
+        "vfmadd231ps %%zmm28, %%zmm30, %%zmm16\n"
+        "vfmadd231ps %%zmm29, %%zmm30, %%zmm17\n"
+        "vbroadcastss (%[a7],%[s1],2), %%zmm31\n"
+        "vfmadd231ps %%zmm28, %%zmm31, %%zmm18\n"
+        "vfmadd231ps %%zmm29, %%zmm31, %%zmm19\n"
+        "vbroadcastss (%[a7],%[s3],1), %%zmm30\n"
+        "vfmadd231ps %%zmm28, %%zmm30, %%zmm20\n"
+        "vfmadd231ps %%zmm29, %%zmm30, %%zmm21\n"
+        "vbroadcastss (%[a7],%[s1],4), %%zmm31\n"
+        "vfmadd231ps %%zmm28, %%zmm31, %%zmm22\n"
+        "vfmadd231ps %%zmm29, %%zmm31, %%zmm23\n"
+        "vbroadcastss (%[a7],%[s5],1), %%zmm30\n"
+        "vfmadd231ps %%zmm28, %%zmm30, %%zmm24\n"
+        "vfmadd231ps %%zmm29, %%zmm30, %%zmm25\n"
+        "vbroadcastss (%[a7],%[s3],2), %%zmm31\n"
+        "vfmadd231ps %%zmm28, %%zmm31, %%zmm26\n"
+        "vfmadd231ps %%zmm29, %%zmm31, %%zmm27\n"
+        "add $4, %[a0]\n"
+        "add $4, %[a7]\n"
+        "add $128, %[w]\n"
+        "dec %[k]\n"
+        "jnz 1b\n"
+        "2:\n"
+        "vmovups %%zmm0, (%[c0])\n"
+        "vmovups %%zmm1, 64(%[c0])\n"
+        "vmovups %%zmm2, (%[c0],%[l1],1)\n"
+        "vmovups %%zmm3, 64(%[c0],%[l1],1)\n"
+        "vmovups %%zmm4, (%[c0],%[l1],2)\n"
+        "vmovups %%zmm5, 64(%[c0],%[l1],2)\n"
+        "vmovups %%zmm6, (%[c0],%[l3],1)\n"
+        "vmovups %%zmm7, 64(%[c0],%[l3],1)\n"
+        "vmovups %%zmm8, (%[c0],%[l1],4)\n"
+        "vmovups %%zmm9, 64(%[c0],%[l1],4)\n"
+        "vmovups %%zmm10, (%[c0],%[l5],1)\n"
+        "vmovups %%zmm11, 64(%[c0],%[l5],1)\n"
+        "vmovups %%zmm12, (%[c0],%[l3],2)\n"
+        "vmovups %%zmm13, 64(%[c0],%[l3],2)\n"
+        "vmovups %%zmm14, (%[c7])\n"
+        "vmovups %%zmm15, 64(%[c7])\n"
+        "vmovups %%zmm16, (%[c7],%[l1],1)\n"
+        "vmovups %%zmm17, 64(%[c7],%[l1],1)\n"
+        "vmovups %%zmm18, (%[c7],%[l1],2)\n"
+        "vmovups %%zmm19, 64(%[c7],%[l1],2)\n"
+        "vmovups %%zmm20, (%[c7],%[l3],1)\n"
+        "vmovups %%zmm21, 64(%[c7],%[l3],1)\n"
+        "vmovups %%zmm22, (%[c7],%[l1],4)\n"
+        "vmovups %%zmm23, 64(%[c7],%[l1],4)\n"
+        "vmovups %%zmm24, (%[c7],%[l5],1)\n"
+        "vmovups %%zmm25, 64(%[c7],%[l5],1)\n"
+        "vmovups %%zmm26, (%[c7],%[l3],2)\n"
+        "vmovups %%zmm27, 64(%[c7],%[l3],2)\n"
+        : [a0] "+r"(pa0), [a7] "+r"(pa7), [w] "+r"(pw), [k] "+r"(kc)
+        : [c0] "r"(c0), [c7] "r"(c7), [l1] "r"(l1), [l3] "r"(l3), [l5] "r"(l5), [s1] "r"(s1), [s3] "r"(s3),
+          [s5] "r"(s5)
+        : "memory", "cc", "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10",
+          "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22",
+          "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", "zmm31");
+}
+
+/* Fewer than 14 rows (block tails): the same FMA chains in C. */
+INLINE void kn_rows(const int mr, const float *a, int64_t lda, const float *w, int64_t K, float *c, int64_t ldc)
+{
+    V c0[MR], c1[MR];
+#pragma GCC unroll 14
+    for (int r = 0; r < mr; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        const V b0 = _mm512_loadu_ps(w + k * NR), b1 = _mm512_loadu_ps(w + k * NR + 16);
+#pragma GCC unroll 14
+        for (int r = 0; r < mr; r++) {
+            const V x = _mm512_set1_ps(a[r * lda + k]);
+            c0[r] = _mm512_fmadd_ps(x, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);
+        }
+    }
+#pragma GCC unroll 14
+    for (int r = 0; r < mr; r++) {
+        _mm512_storeu_ps(c + r * ldc, c0[r]);
+        _mm512_storeu_ps(c + r * ldc + 16, c1[r]);
+    }
+}
+
+static void gemm_rows(int mr, const float *a, int64_t lda, const float *w, int64_t K, float *c, int64_t ldc)
+{
+    if (mr == MR) {
+        k14x32(c, ldc, a, lda, w, K);
+        return;
+    }
+    switch (mr) {
+#define KN_CASE(R) \
+    case R: kn_rows(R, a, lda, w, K, c, ldc); break;
+        KN_CASE(1) KN_CASE(2) KN_CASE(3) KN_CASE(4) KN_CASE(5) KN_CASE(6) KN_CASE(7)
+        KN_CASE(8) KN_CASE(9) KN_CASE(10) KN_CASE(11) KN_CASE(12) KN_CASE(13)
+#undef KN_CASE
+    default: break;
+    }
+}
+
+/* ---- driver -------------------------------------------------------------------------------------------------- */
+
+INLINE void wino_task(const int m, const wino_job *j, int t)
+{
+    const kiln_wino_plan *p = &j->p;
+    if (t >= j->active) return;
+    long u0, u1;
+    kiln_partition((long)(j->nb * j->sc), t, j->active, &u0, &u1);
+    float *V_ = j->ws + (int64_t)t * p->slot_floats;
+    float *M_ = V_ + (int64_t)p->P * j->tb * p->CinP;
+    const float *x = j->a->in[0];
+    int64_t last_b = -1, nt = 0;
+    for (long u = u0; u < u1; u++) {
+        const int64_t b = u / j->sc, s = u % j->sc, t0 = b * j->tb;
+        nt = p->T - t0 < j->tb ? p->T - t0 : j->tb;
+        if (b != last_b) {
+            for (int64_t tl = 0; tl < nt; tl++) input_tile(m, p, x, j->XP, t0 + tl, V_ + tl * p->CinP, nt * p->CinP);
+            last_b = b;
+        }
+        long cb0, cb1;
+        kiln_partition((long)p->ncb, (int)s, j->sc, &cb0, &cb1);
+        for (int pt = 0; pt < p->P; pt++) {
+            const float *Vp = V_ + (int64_t)pt * nt * p->CinP;
+            float *Mp = M_ + (int64_t)pt * nt * p->CoutP;
+            for (long cb = cb0; cb < cb1; cb++) {
+                const float *Up = j->U + ((int64_t)pt * p->ncb + cb) * p->Cin * NR;
+                for (int64_t r0 = 0; r0 < nt; r0 += MR) {
+                    const int mr = (int)(nt - r0 < MR ? nt - r0 : MR);
+                    gemm_rows(mr, Vp + r0 * p->CinP, p->CinP, Up, p->Cin, Mp + r0 * p->CoutP + cb * NR, p->CoutP);
+                }
+            }
+        }
+        const int64_t co0 = cb0 * NR, co1 = cb1 * NR < p->Cout ? cb1 * NR : p->Cout;
+        for (int64_t tl = 0; tl < nt; tl++) output_tile(m, j, M_ + tl * p->CoutP, nt * p->CoutP, t0 + tl, co0, co1);
+    }
+}
+
+static void task_f4(void *arg, int t, int n)
+{
+    (void)n;
+    wino_task(4, arg, t);
+}
+static void task_f2(void *arg, int t, int n)
+{
+    (void)n;
+    wino_task(2, arg, t);
+}
+
+static void wino_run(int m, const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
+{
+    wino_job j;
+    memset(&j, 0, sizeof j);
+    kiln_wino_plan *p = &j.p;
+    kiln_wino_plan_init(a->g, a->node, m, a->batch, p);
+    j.a = a, j.U = packed, j.bias = j.U + (int64_t)p->P * p->ncb * p->Cin * NR, j.ws = a->workspace;
+    j.res = a->node->n_inputs > 3 ? a->in[3] : NULL;
+    j.XP = a->in_pitch[0] ? a->in_pitch[0] : p->Cin, j.YP = a->out_pitch ? a->out_pitch : p->Cout;
+    j.fast = act_fast(&a->node->attrs.act);
+    /* Split: tile blocks over threads; or, when the blocks are fewer than the threads and the weights outweigh the
+     * transformed data, output-channel ranges too (each thread then reads only its share of the weights). */
+    int threads = kiln_threadpool_size(pool);
+    if (threads > p->slots) threads = p->slots;
+    const int64_t nb0 = (p->T + p->tb_max - 1) / p->tb_max;
+    const double wbytes = (double)p->P * (double)p->Cin * (double)p->CoutP;
+    const double dbytes = (double)p->T * p->P * (double)(p->CinP + p->CoutP);
+    int64_t nb = nb0;
+    j.sc = 1;
+    if (nb0 >= threads || wbytes <= dbytes) {
+        nb = (nb0 + threads - 1) / threads * threads;
+        if (nb > p->T) nb = p->T;
+    } else {
+        const int64_t sc = (threads + nb0 - 1) / nb0;
+        j.sc = (int)(sc < p->ncb ? sc : p->ncb);
+    }
+    j.tb = (p->T + nb - 1) / nb;
+    j.nb = (p->T + j.tb - 1) / j.tb;
+    j.active = (int)(j.nb * j.sc < threads ? j.nb * j.sc : threads);
+    kiln_threadpool_run(pool, m == 4 ? task_f4 : task_f2, &j);
+}
+
+void kiln_wino_f4_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
+{
+    wino_run(4, a, packed, pool);
+}
+
+void kiln_wino_f2_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
+{
+    wino_run(2, a, packed, pool);
+}
+#endif
