@@ -26,8 +26,8 @@ def main():
     ap.add_argument("corpus")
     ap.add_argument("name")
     ap.add_argument("--kiln", default="build/kiln")
-    ap.add_argument("extra", nargs="*", help="extra `kiln build` options (after --)")
-    a = ap.parse_args()
+    a, extra = ap.parse_known_args()  # everything else goes to `kiln build` (argparse's '--' handling drops it)
+    a.extra = [e for e in extra if e != "--"]
     import tf_keras as keras
     h5 = os.path.join(a.corpus, f"{a.name}.tfk.h5")
     with open(os.path.join(a.corpus, f"{a.name}.tfk.json")) as f:

@@ -183,6 +183,16 @@ def all_layers(keras, model):
     return out
 
 
+def call_big(keras, model, x, training=False):
+    """model(x): eagerly, or traced for inputs of 600x600 and more in Keras 3, whose eager call holds every
+    intermediate tensor until it returns (> 23 GiB for EfficientNetB7 x 8 samples: killed on a 24 GiB machine).
+    Only EfficientNetB7 takes that branch, so every other model's weights stay bit-identical to earlier corpora."""
+    if keras.__version__.startswith("3") and model.inputs[0].shape[1] >= 600:
+        import tensorflow as tf
+        return tf.function(lambda t: model(t, training=training))(x)
+    return model(x, training=training)
+
+
 def randomize(keras, model, rng, calib):
     L = keras.layers
     layers = all_layers(keras, model)
@@ -217,7 +227,7 @@ def randomize(keras, model, rng, calib):
         saved = [(bn, "momentum", bn.momentum) for bn in bns] + [(d, "rate", d.rate) for d in drops]
         for obj, attr, _ in saved:
             setattr(obj, attr, 0.0)
-        model(calib, training=True)
+        call_big(keras, model, calib, training=True)
         for obj, attr, v in saved:
             setattr(obj, attr, v)
         for bn in bns:
@@ -230,7 +240,7 @@ def randomize(keras, model, rng, calib):
 def scale_logits(keras, model, calib, target_std=3.0):
     """Scales the classifier (the last layer with a kernel) so its logits have std ~target_std on calib."""
     last = [l for l in model.layers if getattr(l, "kernel", None) is not None][-1]
-    feats = np.asarray(keras.Model(model.inputs, last.input)(calib))
+    feats = np.asarray(call_big(keras, keras.Model(model.inputs, last.input), calib))
     w = last.get_weights()
     k = w[0].reshape(-1, w[0].shape[-1])   # Dense [C,K] or a 1x1 Conv2D [1,1,C,K] classifier
     logits = feats.reshape(-1, k.shape[0]) @ k
