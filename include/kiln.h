@@ -106,6 +106,8 @@ typedef struct {
     int rank;
     int64_t dims[KILN_TENSOR_MAX_RANK]; /* dims[0] is the batch: the engine's batch_max here */
     int batch_min, batch_max;           /* any batch in [batch_min, batch_max] runs */
+    int fixed_shape;    /* 1: a fixed-shape engine (kiln_engine_is_fixed_shape): dims are the model's whole tensor
+                         * shape, dims[0] included (no batch axis); buffers hold prod(dims) floats; runs use batch 1 */
 } kiln_tensor_info;
 
 /* ---- networks (imported models) ---------------------------------------------------------------------------------- */
@@ -121,6 +123,10 @@ kiln_status kiln_network_import(const char *path, kiln_network **out);
 void kiln_network_free(kiln_network *net);
 /* Human-readable format name of the imported file ("keras-h5"); owned by the network. */
 const char *kiln_network_format(const kiln_network *net);
+/* NULL for a normal network (axis 0 of every tensor is the run-time batch). For a fixed-shape network (an ONNX model
+ * whose nodes use the first axis as data, e.g. Concat over axis 0, imported because every input shape is static), one
+ * line saying why, owned by the network: its engines run the model's own shapes only (batch range exactly 1:1). */
+const char *kiln_network_fixed_shape(const kiln_network *net);
 
 /* ---- building engines -------------------------------------------------------------------------------------------- */
 
@@ -146,6 +152,8 @@ typedef struct {
     float calib_lo, calib_hi; /* range of the random samples used without calib_data (default -1, 1) */
     const char *fp32_layers;  /* comma-separated layer names (a source layer's name, the output name or the full fused
                                * name) kept in FP32 in an FP16 engine whatever their range, or NULL */
+    int fast_math;            /* 1: CPU tactics may also use kernels with a larger float32 error (Winograd F(4x4):
+                               * ~4x the gemm's, amplified by deep nets: docs/PERFORMANCE.md); default 0 */
 } kiln_build_options;
 
 /* FP16 engines: a layer whose calibration range (max |value| it reads or writes, pre-activation included) exceeds this
@@ -178,6 +186,9 @@ kiln_status kiln_engine_load(const char *path, kiln_engine **out);
 void kiln_engine_free(kiln_engine *engine);
 
 int kiln_engine_num_inputs(const kiln_engine *engine);
+/* 1 for a fixed-shape engine (built from a fixed-shape network, see kiln_network_fixed_shape): the tensor infos give
+ * the model's own shapes (no batch axis) and kiln_context_run takes batch 1 only. 0 otherwise. */
+int kiln_engine_is_fixed_shape(const kiln_engine *engine);
 int kiln_engine_num_outputs(const kiln_engine *engine);
 /* Describe input/output `index`; *info's name points into the engine. */
 kiln_status kiln_engine_input_info(const kiln_engine *engine, int index, kiln_tensor_info *info);

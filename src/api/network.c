@@ -41,3 +41,8 @@ void kiln_network_free(kiln_network *net)
 }
 
 const char *kiln_network_format(const kiln_network *net) { return net ? net->format : ""; }
+
+const char *kiln_network_fixed_shape(const kiln_network *net)
+{
+    return net && net->g && net->g->fixed_shape ? net->g->fixed_note : NULL;
+}

@@ -201,6 +201,8 @@ kiln_graph *kiln_graph_clone(const kiln_graph *g)
     c->n_inputs = g->n_inputs;
     memcpy(c->outputs, g->outputs, sizeof(int32_t) * (size_t)g->n_outputs);
     c->n_outputs = g->n_outputs;
+    c->fixed_shape = g->fixed_shape;
+    memcpy(c->fixed_note, g->fixed_note, sizeof c->fixed_note);
     return c;
 fail:
     kiln_graph_free(c);

@@ -47,6 +47,11 @@ typedef struct kiln_graph {
     int32_t n_inputs;
     int32_t *outputs;      /* value ids of graph outputs, in order */
     int32_t n_outputs;
+    /* 1: fixed-shape graph (ONNX import of a model that uses its first axis as data, every shape static): dims[0] of
+     * every activation is a virtual size-1 axis, not a batch; its engines run batch 1 only and report the shapes
+     * without that axis (kiln_engine_input_info). 0 otherwise. */
+    int32_t fixed_shape;
+    char fixed_note[256];  /* fixed_shape: why, one line for the build ("node 'x' (Concat) uses axis 0 as data") */
 } kiln_graph;
 
 /* New empty graph, owned by the caller (kiln_graph_free). NULL when out of memory. */

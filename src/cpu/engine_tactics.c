@@ -111,11 +111,12 @@ static uint64_t fnv(uint64_t h, int64_t x)
     return h;
 }
 
-/* What a layer's timing depends on: op, input shapes and kinds, the attributes the kernels read, batch, threads and
- * the CPU level. Names and weight values do not matter. */
-static uint64_t layer_key(const kiln_graph *g, const kiln_node *n, int batch, int threads)
+/* What a layer's choice depends on: op, input shapes and kinds, the attributes the kernels read, batch, threads, the
+ * CPU level and whether fast-math tactics may compete. Names and weight values do not matter. */
+static uint64_t layer_key(const kiln_graph *g, const kiln_node *n, int batch, int threads, int fast_math)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
+    if (fast_math) h = fnv(h, 0xfa57);
     h = fnv(h, n->op), h = fnv(h, batch), h = fnv(h, threads), h = fnv(h, kiln_cpu_isa()), h = fnv(h, n->n_inputs);
     for (int i = 0; i < n->n_inputs; i++) {
         const kiln_value *v = &g->values[n->inputs[i]];
@@ -197,15 +198,18 @@ static double now_us(void)
     return 1e6 * (double)t.tv_sec + 1e-3 * (double)t.tv_nsec;
 }
 
-/* Candidates worth timing: usable optimized tactics; the portable build only when no ISA-specific one is usable. */
-static int candidates(const kiln_graph *g, const kiln_node *n, int *out)
+/* Candidates worth timing: usable optimized tactics (fast-math ones only when allowed); the portable build only when
+ * no ISA-specific one is usable. */
+static int candidates(const kiln_graph *g, const kiln_node *n, int fast_math, int *out)
 {
     int cnt, m = 0, special = 0;
     const kiln_cpu_tactic *list = kiln_cpu_tactics((kiln_op)n->op, &cnt);
     for (int t = 1; t < cnt; t++)
         if (kiln_cpu_tactic_usable(g, n, t) && list[t].isa != KILN_ISA_SCALAR) special = 1;
     for (int t = 1; t < cnt && m < 16; t++)
-        if (kiln_cpu_tactic_usable(g, n, t) && (!special || list[t].isa != KILN_ISA_SCALAR)) out[m++] = t;
+        if (kiln_cpu_tactic_usable(g, n, t) && (!special || list[t].isa != KILN_ISA_SCALAR) &&
+            (fast_math || !kiln_cpu_tactic_fast_math((kiln_op)n->op, t)))
+            out[m++] = t;
     return m;
 }
 
@@ -235,13 +239,14 @@ static double time_one(const kiln_graph *g, const kiln_node *n, int t, kiln_kern
 }
 
 /* Time every candidate of node i; returns the winner (or the heuristic's choice when nothing could be timed). */
-static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, double *best_us, int verbose)
+static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, double *best_us, int fast_math,
+                      int verbose)
 {
     const kiln_graph *g = e->g;
     const kiln_node *n = &g->nodes[i];
     int cand[16];
-    const int m = candidates(g, n, cand);
-    int win = kiln_cpu_tactic_heuristic(g, n, e->batch_max);
+    const int m = candidates(g, n, fast_math, cand);
+    int win = kiln_cpu_tactic_heuristic(g, n, e->batch_max, fast_math);
     *best_us = -1.0;
     if (m < 2) return m == 1 ? cand[0] : win;
     kiln_kernel_args a;
@@ -296,22 +301,24 @@ kiln_status kiln_cpu_choose_tactics(kiln_engine *e, const kiln_build_options *o)
         if (e->layers[i].backend != 0) continue;
         int t = 0;
         if (o->tactics == KILN_TACTICS_HEURISTIC) {
-            t = kiln_cpu_tactic_heuristic(g, n, e->batch_max);
+            t = kiln_cpu_tactic_heuristic(g, n, e->batch_max, o->fast_math);
         } else if (timed) {
-            const uint64_t key = layer_key(g, n, e->batch_max, e->threads);
+            const uint64_t key = layer_key(g, n, e->batch_max, e->threads, o->fast_math);
             const cache_entry *ce = cache_find(&cache, key);
             t = -1;
             if (ce) {
                 int cnt;
                 const kiln_cpu_tactic *list = kiln_cpu_tactics((kiln_op)n->op, &cnt);
                 for (int k = 0; k < cnt; k++)
-                    if (!strcmp(list[k].name, ce->name) && kiln_cpu_tactic_usable(g, n, k)) t = k;
+                    if (!strcmp(list[k].name, ce->name) && kiln_cpu_tactic_usable(g, n, k) &&
+                        (o->fast_math || !kiln_cpu_tactic_fast_math((kiln_op)n->op, k)))
+                        t = k;
                 if (t >= 0) hits++;
             }
             if (t < 0) {
                 double us;
                 if (o->verbose) fprintf(stderr, "kiln: timing layer %d '%s' (%s)\n", i, n->name, kiln_op_name((kiln_op)n->op));
-                t = time_layer(e, i, pool, &us, o->verbose);
+                t = time_layer(e, i, pool, &us, o->fast_math, o->verbose);
                 if (us >= 0) {
                     timed_layers++;
                     cache_put(&cache, key, kiln_cpu_tactic_name((kiln_op)n->op, t), us);

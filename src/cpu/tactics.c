@@ -1,6 +1,7 @@
 /* The CPU tactic registry (tactics.h), weight packing for the gemm kernels and the heuristic choice. */
 #include "tactics.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "conv_direct.h"
@@ -173,12 +174,29 @@ const char *kiln_cpu_tactic_name(kiln_op op, int t)
     return k ? k->name : "?";
 }
 
+int kiln_cpu_tactic_fast_math(kiln_op op, int t) { return op == KILN_OP_CONV2D && t == 13; /* Winograd F(4x4) */ }
+
+/* KILN_TACTICS_EXCLUDE=name,name...: tactics never chosen (by timing or heuristics) on this run - for measuring what
+ * one tactic contributes to speed or to float32 error (e.g. conv_winograd_f4_avx512). The reference (0) stays. */
+static int excluded(const char *name)
+{
+    const char *list = getenv("KILN_TACTICS_EXCLUDE");
+    const size_t len = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        const size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && !strncmp(p, name, n)) return 1;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
 int kiln_cpu_tactic_usable(const kiln_graph *g, const kiln_node *n, int t)
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
     if (!k) return 0;
     if (t == 0) return 1;
-    return k->run && kiln_cpu_isa_runs(k->isa) && k->supports && k->supports(g, n);
+    return k->run && kiln_cpu_isa_runs(k->isa) && k->supports && k->supports(g, n) && !excluded(k->name);
 }
 
 int kiln_cpu_tactic_resolve(const kiln_graph *g, const kiln_node *n, int t)
@@ -202,14 +220,14 @@ static int64_t gemm_rows(const kiln_graph *g, const kiln_node *n, int batch)
  * stride-1 convs with >= 64 input and output channels and >= 28x28 output pixels per batch (ResNet50's 56x56 and
  * 28x28 stages: 2-3x); with fewer tiles the 4x larger transformed weights (36 vs 9 per channel pair) are re-streamed
  * for too few tiles and it wins less or loses (14x14x256: 0.8-1.3x depending on the load; 7x7x512: 2-3x slower). */
-static int wino_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max)
+static int wino_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max, int t)
 {
-    if (!kiln_cpu_tactic_usable(g, n, 13)) return 0;
+    if (!kiln_cpu_tactic_usable(g, n, t)) return 0;
     const kiln_value *w = val(g, n, 1), *y = &g->values[n->output];
     return w->dims[2] >= 64 && w->dims[3] >= 64 && (int64_t)batch_max * y->dims[1] * y->dims[2] >= 28 * 28;
 }
 
-int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max)
+int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max, int fast_math)
 {
     /* Candidates in order of preference; the first usable one wins. */
     /* depthwise: the row sweeps (dw_rows.inc) on x86, 1.4-2x faster than dw_task at stride 1 and 5x5 */
@@ -226,7 +244,8 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
             if (kiln_cpu_tactic_usable(g, n, 16)) return 16; /* conv_direct_avx2 */
         }
         if (dw_ok(g, n)) pref = conv_dw;
-        else if (wino_heuristic(g, n, batch_max)) return 13;
+        else if (fast_math && wino_heuristic(g, n, batch_max, 13)) return 13; /* F(4x4) */
+        else if (wino_heuristic(g, n, batch_max, 14)) return 14;              /* F(2x2) */
         else {
             /* and not for stems (3 channels a tap: its tiles never take the uniform assembly loop, and the C loop
              * with 14 row pointers spills) */

@@ -37,7 +37,10 @@ int kiln_cpu_tactic_resolve(const kiln_graph *g, const kiln_node *n, int t);
 /* 1 when tactic t may be chosen for the node on this machine (supports it, ISA available). */
 int kiln_cpu_tactic_usable(const kiln_graph *g, const kiln_node *n, int t);
 /* Deterministic choice from the node alone (shapes, attributes, batch_max) and this machine's ISA. */
-int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max);
+/* 1 when tactic t of op has a float32 error well above the gemm's (Winograd F(4x4)): builds choose it only with
+ * kiln_build_options.fast_math; engines that have it still run it. */
+int kiln_cpu_tactic_fast_math(kiln_op op, int t);
+int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max, int fast_math);
 /* Workspace bytes of tactic t for the node at `batch` (64-byte multiple). */
 size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t, int batch);
 /* Packed-weights bytes of tactic t for the node (0: nothing to pack). */

@@ -358,7 +358,7 @@ static kiln_status check_header(const char *path, const uint8_t *b, size_t size,
         return kiln_fail(KILN_ERR_TARGET, "engine '%s': built for %s, this machine is %s", path,
                          kiln_target_name(target), kiln_target_name(kiln_host_target()));
     uint64_t woff = le64(b + KILN_EF_OFF_WEIGHTS_OFFSET), wbytes = le64(b + KILN_EF_OFF_WEIGHTS_BYTES);
-    if (le32(b + KILN_EF_OFF_FLAGS) != 0 || woff < KILN_EF_HEADER_BYTES || woff % KILN_EF_WEIGHTS_ALIGN ||
+    if ((le32(b + KILN_EF_OFF_FLAGS) & ~KILN_EF_FLAG_FIXED_SHAPE) != 0 || woff < KILN_EF_HEADER_BYTES || woff % KILN_EF_WEIGHTS_ALIGN ||
         woff > size || wbytes != size - KILN_EF_CHECKSUM_BYTES - woff)
         return kiln_fail(KILN_ERR_FORMAT, "engine '%s': corrupt (bad weights block placement)", path);
     *weights_offset = woff;
@@ -408,6 +408,7 @@ kiln_status kiln_engine_load(const char *path, kiln_engine **out)
     e->map = map;
     e->map_bytes = size;
     e->target = le32((const uint8_t *)map + KILN_EF_OFF_TARGET);
+    e->g->fixed_shape = (le32((const uint8_t *)map + KILN_EF_OFF_FLAGS) & KILN_EF_FLAG_FIXED_SHAPE) != 0;
     e->weights = (uint8_t *)map + woff;
     e->weights_bytes = (int64_t)le64((const uint8_t *)map + KILN_EF_OFF_WEIGHTS_BYTES);
 
@@ -419,6 +420,11 @@ kiln_status kiln_engine_load(const char *path, kiln_engine **out)
         bad = 1;
     }
     bad = bad || parse_layers_and_plan(&p, e);
+    if (!bad && e->g->fixed_shape && (e->batch_min != 1 || e->batch_max != 1)) {
+        snprintf(p.why, sizeof p.why, "a fixed-shape engine with batch range %d:%d (only 1:1 exists)", e->batch_min,
+                 e->batch_max);
+        bad = 1;
+    }
     if (bad) {
         kiln_engine_free(e);
         return kiln_fail(KILN_ERR_FORMAT, "engine '%s': corrupt (%s)", path, p.why);

@@ -47,7 +47,7 @@ static void write_meta(kiln_wbuf *w, const kiln_engine *e)
     kiln_w_u32(w, KILN_ENGINE_ENDIAN_MARKER);
     kiln_w_u64(w, 0); /* file_bytes: patched below */
     kiln_w_u32(w, e->target);
-    kiln_w_u32(w, 0); /* flags: none defined in v1 */
+    kiln_w_u32(w, e->g->fixed_shape ? KILN_EF_FLAG_FIXED_SHAPE : 0); /* flags (v4): bit 0 fixed-shape */
     kiln_w_u64(w, 0); /* weights_offset: patched below */
     kiln_w_u64(w, (uint64_t)e->weights_bytes);
     /* build options */

@@ -98,6 +98,11 @@ static kiln_status build(const kiln_network *net, const kiln_build_options *o, k
     e->precision = o->precision;
     e->target = kiln_host_target();
     snprintf(e->source_format, sizeof e->source_format, "%s", net->format);
+    if (net->g->fixed_shape && (o->batch_min != 1 || o->batch_max != 1))
+        return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: a fixed-shape model (%s; every shape static): its engine runs the "
+                         "model's own shapes, batch 1 only; batch %d:%d was asked for (re-export the model with the "
+                         "batch you want)", net->source_path ? net->source_path : "model", net->g->fixed_note,
+                         o->batch_min, o->batch_max);
     if (!(e->g = kiln_graph_clone(net->g))) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory copying the network");
     if ((st = kiln_engine_optimize(e, o))) return st; /* src/runtime/build_opt.c: passes + build report */
     kiln_graph *g = e->g;

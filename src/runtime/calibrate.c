@@ -63,7 +63,7 @@ static int run_node(const kiln_graph *g, const kiln_node *n, int batch, float **
         a.in[j] = v->kind == KILN_VALUE_CONSTANT ? v->data : vals[n->inputs[j]];
     }
     a.out = out;
-    const int t = reference ? 0 : kiln_cpu_tactic_heuristic(g, n, batch);
+    const int t = reference ? 0 : kiln_cpu_tactic_heuristic(g, n, batch, 0);
     const size_t ws = t > 0 ? kiln_cpu_tactic_workspace(g, n, t, batch) : kiln_ref_workspace_bytes(g, n, batch);
     const size_t pb = t > 0 ? kiln_cpu_tactic_packed_bytes(g, n, t) : 0;
     void *wsp = ws ? aligned_alloc(64, (ws + 63) / 64 * 64) : NULL, *packed = pb ? aligned_alloc(64, (pb + 63) / 64 * 64) : NULL;

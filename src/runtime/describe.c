@@ -11,7 +11,8 @@
  *               "ConcatCopies","ConcatsInPlace","SqueezeExciteBlocks","HorizontalConvs"},
  *    "Fp32Layers","PrecisionNote" (FP16 engines only),
  *    "ParameterCount","WeightsBytes","ArenaBytes","ArenaLowerBound","ActivationBytesTotal","WorkspaceBytes"}
- * Dimensions give the batch axis as -1 (any batch in [BatchMin, BatchMax]). */
+ * Dimensions give the batch axis as -1 (any batch in [BatchMin, BatchMax]). Fixed-shape engines add "FixedShape": true;
+ * their Bindings' Dimensions are the model's own shapes and layer Dimensions are as stored (a leading 1, no -1). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,11 +27,23 @@
 static const char *dtype_name(int dt) { return dt == KILN_DTYPE_F16 ? "FP16" : "FP32"; }
 static const char *layout_name(int rank) { return rank == 4 ? "NHWC" : rank == 2 ? "NC" : "ANY"; }
 
-/* "[N,112,112,32]" */
-static const char *shape_n(const kiln_value *v, char *buf, size_t cap)
+/* "[N,112,112,32]". Fixed-shape graphs (kiln_graph.fixed_shape) have no batch: "[1,2,3,4]" as stored. */
+static const char *shape_g(const kiln_graph *g, const kiln_value *v, char *buf, size_t cap)
 {
-    size_t len = (size_t)snprintf(buf, cap, "[N");
+    size_t len = g->fixed_shape ? (size_t)snprintf(buf, cap, "[%lld", (long long)v->dims[0]) : (size_t)snprintf(buf, cap, "[N");
     for (int d = 1; d < v->rank && len < cap; d++) len += (size_t)snprintf(buf + len, cap - len, ",%lld", (long long)v->dims[d]);
+    if (len < cap) snprintf(buf + len, cap - len, "]");
+    return buf;
+}
+
+/* An input/output as the user binds it: "[N,224,224,3]", or for a fixed-shape engine the model's own shape (the
+ * virtual axis 0 dropped): "[2,3,4]". */
+static const char *binding_shape(const kiln_graph *g, const kiln_value *v, char *buf, size_t cap)
+{
+    if (!g->fixed_shape) return shape_g(g, v, buf, cap);
+    size_t len = (size_t)snprintf(buf, cap, "[");
+    for (int d = 1; d < v->rank && len < cap; d++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%lld", d > 1 ? "," : "", (long long)v->dims[d]);
     if (len < cap) snprintf(buf + len, cap - len, "]");
     return buf;
 }
@@ -46,10 +59,13 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static void json_dims(FILE *f, const kiln_value *v)
+/* binding: an engine input/output of a fixed-shape graph is given without its virtual axis 0. */
+static void json_dims(FILE *f, const kiln_graph *g, const kiln_value *v, int binding)
 {
     fputc('[', f);
-    for (int d = 0; d < v->rank; d++) fprintf(f, "%s%lld", d ? "," : "", d == 0 ? -1LL : (long long)v->dims[d]);
+    const int from = g->fixed_shape && binding ? 1 : 0;
+    for (int d = from; d < v->rank; d++)
+        fprintf(f, "%s%lld", d > from ? "," : "", d == 0 && !g->fixed_shape ? -1LL : (long long)v->dims[d]);
     fputc(']', f);
 }
 
@@ -107,7 +123,7 @@ void kiln_print_layers_prec(const kiln_graph *g, FILE *f, const char *(*tactic_o
     for (int i = 0; i < g->n_nodes; i++) {
         const kiln_node *n = &g->nodes[i];
         fprintf(f, "  %4d  %-14s %-20s %-22s %-9s %-22s %s\n", i, kiln_op_name((kiln_op)n->op),
-                shape_n(&g->values[n->output], sh, sizeof sh), act_of(n, ab, sizeof ab),
+                shape_g(g, &g->values[n->output], sh, sizeof sh), act_of(n, ab, sizeof ab),
                 precision_of ? precision_of(ctx, i) : dtype_name(g->values[n->output].dtype),
                 tactic_of ? tactic_of(ctx, i) : "-", n->name);
     }
@@ -258,11 +274,14 @@ static void describe_text(const kiln_engine *e, FILE *f)
         fprintf(f, "%s:\n", k ? "outputs" : "inputs");
         for (int i = 0; i < n; i++) {
             const kiln_value *v = &g->values[k ? g->outputs[i] : g->inputs[i]];
-            fprintf(f, "  %d  %-24s %-20s %s %s\n", i, v->name, shape_n(v, sh, sizeof sh), dtype_name(v->dtype),
-                    layout_name(v->rank));
+            fprintf(f, "  %d  %-24s %-20s %s %s\n", i, v->name, binding_shape(g, v, sh, sizeof sh),
+                    dtype_name(v->dtype), layout_name(v->rank - g->fixed_shape));
         }
     }
     layer_counts c = count_layers(e);
+    if (g->fixed_shape)
+        fprintf(f, "fixed-shape engine: the model's own shapes, no batch axis (runs batch 1; layer shapes carry a "
+                   "leading 1)\n");
     fprintf(f, "layers: %d after optimization (N = batch)\n", g->n_nodes);
     tactic_ctx t = { e, "" };
     kiln_print_layers_prec(g, f, tactic_name, precision_name, &t);
@@ -327,6 +346,7 @@ static void describe_json(const kiln_engine *e, FILE *f)
             kiln_target_name(e->target), e->precision == KILN_PRECISION_FP32 ? "FP32" : "FP16", e->batch_min,
             e->batch_max, e->threads);
     json_str(f, e->source_format);
+    if (g->fixed_shape) fprintf(f, ",\n  \"FixedShape\": true");
     fprintf(f, ",\n  \"Bindings\": [");
     int first = 1;
     for (int k = 0; k < 2; k++) {
@@ -337,8 +357,9 @@ static void describe_json(const kiln_engine *e, FILE *f)
             first = 0;
             json_str(f, v->name);
             fprintf(f, ", \"IsInput\": %s, \"Dimensions\": ", k ? "false" : "true");
-            json_dims(f, v);
-            fprintf(f, ", \"DataType\": \"%s\", \"Layout\": \"%s\"}", dtype_name(v->dtype), layout_name(v->rank));
+            json_dims(f, g, v, 1);
+            fprintf(f, ", \"DataType\": \"%s\", \"Layout\": \"%s\"}", dtype_name(v->dtype),
+                    layout_name(v->rank - g->fixed_shape));
         }
     }
     fprintf(f, "\n  ],\n  \"Layers\": [");
@@ -358,13 +379,13 @@ static void describe_json(const kiln_engine *e, FILE *f)
             fi = 0;
             json_str(f, v->name);
             fprintf(f, ", \"Dimensions\": ");
-            json_dims(f, v);
+            json_dims(f, g, v, 0);
             fputc('}', f);
         }
         fprintf(f, "], \"Outputs\": [{\"Name\": ");
         json_str(f, g->values[n->output].name);
         fprintf(f, ", \"Dimensions\": ");
-        json_dims(f, &g->values[n->output]);
+        json_dims(f, g, &g->values[n->output], 0);
         char ab[200];
         const char *act = act_of(n, ab, sizeof ab);
         fprintf(f, "}], \"Activation\": ");

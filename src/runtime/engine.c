@@ -32,10 +32,22 @@ int kiln_engine_num_outputs(const kiln_engine *e)
     return e ? e->g->n_outputs : 0;
 }
 
+int kiln_engine_is_fixed_shape(const kiln_engine *e) { return e && e->g && e->g->fixed_shape; }
+
 static void fill_info(const kiln_engine *e, int value, kiln_tensor_info *info)
 {
     const kiln_value *v = &e->g->values[value];
     memset(info, 0, sizeof(*info));
+    if (e->g->fixed_shape) { /* the model's own shape: drop the virtual size-1 axis 0 */
+        info->name = v->name;
+        info->dtype = (kiln_dtype)v->dtype;
+        info->rank = v->rank - 1;
+        info->layout = info->rank == 4 ? KILN_LAYOUT_NHWC : info->rank == 2 ? KILN_LAYOUT_NC : KILN_LAYOUT_ANY;
+        for (int d = 1; d < v->rank; d++) info->dims[d - 1] = v->dims[d];
+        info->batch_min = info->batch_max = 1;
+        info->fixed_shape = 1;
+        return;
+    }
     info->name = v->name;
     info->dtype = (kiln_dtype)v->dtype;
     info->layout = v->rank == 4 ? KILN_LAYOUT_NHWC : v->rank == 2 ? KILN_LAYOUT_NC : KILN_LAYOUT_ANY;

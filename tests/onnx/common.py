@@ -31,12 +31,13 @@ def kiln_run_unfused(kiln, model, x_path, out_path, batch):
 
 
 def kiln_inspect(kiln, model):
-    """(number of Transpose layers, dims of input 0 without the batch) from `kiln inspect MODEL`."""
+    """(number of Transpose layers, dims of input 0 without the batch) from `kiln inspect MODEL`. A fixed-shape
+    engine prints the model's own shape ("[1,224,224,3]"): its first axis is dropped the same way."""
     r = subprocess.run([kiln, "inspect", model], capture_output=True, text=True, timeout=900)
     if r.returncode:
         raise RuntimeError(f"kiln inspect {os.path.basename(model)}: {r.stderr.strip()[-300:]}")
     n_tr = len(re.findall(r"^\s+\d+\s+Transpose\s", r.stdout, re.M))
-    m = re.search(r"^inputs:\n\s+0\s+\S+\s+\[N,([\d,]+)\]", r.stdout, re.M)
+    m = re.search(r"^inputs:\n\s+0\s+\S+\s+\[(?:N|\d+),([\d,]+)\]", r.stdout, re.M)
     kiln_inspect.last_text = r.stdout
     return n_tr, tuple(int(s) for s in m.group(1).split(",")) if m else None
 

@@ -16,8 +16,10 @@ A claimed test then ends one of three ways:
   REFUSED  kiln's importer refuses the model with a message naming the node and the reason (an attribute value,
            axis or shape kiln does not support, e.g. an op over the batch axis); listed, never hidden;
   FAIL     anything else: wrong numbers, a crash, an error that is not an import refusal.
-The first axis of a run-time input is kiln's batch (the test runs with that batch). A 4-D input feeding a spatial
-operator (Conv, pooling, BatchNormalization...) is given to kiln as NHWC, as kiln's importer exposes it.
+Inputs go to `kiln run` as they are: the first axis is kiln's batch (the test runs with that batch), or, for a model
+that uses that axis as data (every node test declares static shapes), kiln builds a fixed-shape engine that takes
+the ONNX shapes whole (docs/ONNX.md, fixed-shape mode). A 4-D input feeding a spatial operator (Conv, pooling,
+BatchNormalization...) is given to kiln as NHWC, as kiln's importer exposes it (in both modes).
 Prints one line per non-passing test, per-operator tallies and `N passed, M failed`; exits 1 when M > 0.
 """
 import argparse

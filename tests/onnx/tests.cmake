@@ -5,6 +5,8 @@
 #                          claims (~20 s); skipped (77) when onnx is missing.
 #   onnx.layout_ops        small NCHW models vs onnxruntime for what the node tests cannot reach (unary math fused
 #                          after Conv, LogSoftmax/LayerNormalization/Slice on NCHW tensors stored NHWC; ~3 s)
+#   onnx.fixed_shape       fixed-shape mode (models using axis 0 as data, static shapes): build/inspect/run contract and
+#                          numbers vs onnxruntime (~2 s)
 #   onnx.tf2onnx           Keras corpus -> tf2onnx -> kiln vs onnxruntime and vs kiln's Keras path, Transpose-free
 #                          googlenet_bn (~2 min the first time, cached in ~/.cache/kiln); skipped (77) without
 #                          tf2onnx / onnxruntime / tf_keras.
@@ -21,6 +23,8 @@ if(KILN_PYTHON3)
            --kiln $<TARGET_FILE:kiln_cli>)
   add_test(NAME onnx.layout_ops COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/layout_ops_check.py
            --kiln $<TARGET_FILE:kiln_cli>)
+  add_test(NAME onnx.fixed_shape COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/fixed_shape_check.py
+           --kiln $<TARGET_FILE:kiln_cli>)
   add_test(NAME onnx.tf2onnx COMMAND ${KILN_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/tf2onnx_check.py
            --kiln $<TARGET_FILE:kiln_cli> --opt-corpus $<TARGET_FILE:opt_corpus>)
   # PyTorch exports (Debian python3-torch + python3-torchvision, installed by install_deps) vs onnxruntime; the
@@ -31,10 +35,12 @@ if(KILN_PYTHON3)
 else()
   add_test(NAME onnx.node COMMAND sh -c "echo 'onnx.node: python3 not found'; exit 77")
   add_test(NAME onnx.layout_ops COMMAND sh -c "echo 'onnx.layout_ops: python3 not found'; exit 77")
+  add_test(NAME onnx.fixed_shape COMMAND sh -c "echo 'onnx.fixed_shape: python3 not found'; exit 77")
   add_test(NAME onnx.tf2onnx COMMAND sh -c "echo 'onnx.tf2onnx: python3 not found'; exit 77")
 endif()
 set_tests_properties(onnx.node PROPERTIES LABELS "onnx" SKIP_RETURN_CODE 77 TIMEOUT 600
   ENVIRONMENT "KILN_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 set_tests_properties(onnx.layout_ops PROPERTIES LABELS "onnx" SKIP_RETURN_CODE 77 TIMEOUT 300)
+set_tests_properties(onnx.fixed_shape PROPERTIES LABELS "onnx" SKIP_RETURN_CODE 77 TIMEOUT 300)
 set_tests_properties(onnx.tf2onnx PROPERTIES LABELS "onnx;e2e" SKIP_RETURN_CODE 77 TIMEOUT 1800
   ENVIRONMENT "KILN_SOURCE_DIR=${CMAKE_SOURCE_DIR};TF_CPP_MIN_LOG_LEVEL=3")

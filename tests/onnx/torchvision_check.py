@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch exports (torchvision ResNet50, MobileNetV2, GoogLeNet, EfficientNet-B0, Inception-v3 and a small Vision
-Transformer defined in torchvision_export.py; random weights) through kiln vs ONNX Runtime.
+Transformer defined in torchvision_export.py, torchvision's ViT-B/16 exported at a fixed batch of 1, which kiln runs as
+a fixed-shape engine; random weights) through kiln vs ONNX Runtime.
 
   python3 tests/onnx/torchvision_check.py --kiln build/kiln [--cache DIR] [--only NAME,...]
 
@@ -30,7 +31,7 @@ except ImportError as e:
     print(f"torchvision_check: {e}; run scripts/install_deps.sh", file=sys.stderr)
     sys.exit(77)
 NAMES = ["resnet50", "mobilenet_v2", "googlenet", "efficientnet_b0", "inception_v3", "mobilenet_v2_opset7",
-         "resnet50_opset17", "vit_small", "vit_small_opset17"]
+         "resnet50_opset17", "vit_small", "vit_small_opset17", "vit_b_16"]
 
 
 def main():

@@ -6,8 +6,8 @@ run by /usr/bin/python3: the pip Python of the other tests has no torch).
 
 Per model NAME: OUTDIR/NAME.onnx (opset 13; mobilenet_v2_opset7 / resnet50_opset17 at 160x160 at those opsets;
 vit_small: a 4-block ViT defined here (ViT class below) at 96x96, opsets 13 and 17; symbolic batch, softmax appended so
-the output is probabilities) and
-OUTDIR/NAME.x.npy (NCHW float32, batch 2). Like the Keras corpus, every BatchNorm gets gamma ~ U(0.5,1.5),
+the output is probabilities; vit_b_16: torchvision's ViT-B/16 at a FIXED batch of 1, kiln's fixed-shape mode) and
+OUTDIR/NAME.x.npy (NCHW float32, batch 2; vit_b_16 batch 1). Like the Keras corpus, every BatchNorm gets gamma ~ U(0.5,1.5),
 beta ~ N(0,0.1) and running statistics calibrated on a random batch then perturbed (mean += N(0,0.05) std,
 var *= U(0.9,1.1): milder than the Keras corpus's make_models.py, as in make_apps.py, because with U(0.5,1.5) random
 EfficientNet-B0 amplifies float round-off so much that ONNX Runtime's optimized and unoptimized graphs differ by
@@ -35,7 +35,7 @@ class ViT(torch.nn.Module):
     """A Vision Transformer in the layout of Hugging Face's ViT/DeiT (separate query/key/value projections, heads
     split by reshape + permute, class token concatenated, pre-norm blocks, GELU MLP, head on the class token).
     torchvision's own vit_b_16 exports nn.MultiheadAttention, which folds the batch into the heads axis
-    ([T, N*heads, d]): a layout kiln refuses by design (the batch stays the first axis)."""
+    ([T, N*heads, d]): kiln runs it only as a fixed-shape engine (exported at batch 1, below)."""
 
     def __init__(self, image=96, patch=16, dim=192, depth=4, heads=3, classes=1000):
         super().__init__()
@@ -78,7 +78,11 @@ MODELS = {
     "efficientnet_b0": (lambda: torchvision.models.efficientnet_b0(weights=None), 224),
     "inception_v3": (lambda: torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True), 299),
     "vit_small": (lambda: ViT(), 96),
+    "vit_b_16": (lambda: torchvision.models.vit_b_16(weights=None), 224),
 }
+# Exported with a fixed batch of 1 (no symbolic batch): torchvision's vit_b_16 (nn.MultiheadAttention folds the batch
+# into the heads axis) runs in kiln's fixed-shape mode only.
+FIXED_BATCH = {"vit_b_16"}
 # Extra exports at other opsets (ONNX from opset 7: Clip with attributes, BatchNormalization-7, Flatten...):
 # name -> (model, opset, input size).
 OPSET_VARIANTS = {"mobilenet_v2_opset7": ("mobilenet_v2", 7, 160), "resnet50_opset17": ("resnet50", 17, 160),
@@ -126,10 +130,11 @@ def export(name, outdir):
     model = ctor()
     randomize(model, size, gen)
     net = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
-    x = torch.randn(2, 3, size, size, generator=gen)
+    fixed = base in FIXED_BATCH
+    x = torch.randn(1 if fixed else 2, 3, size, size, generator=gen)
     path = os.path.join(outdir, f"{name}.onnx")
     torch.onnx.export(net, x, path, opset_version=opset, input_names=["input"], output_names=["probs"],
-                      dynamic_axes={"input": {0: "N"}, "probs": {0: "N"}}, do_constant_folding=True)
+                      dynamic_axes=None if fixed else {"input": {0: "N"}, "probs": {0: "N"}}, do_constant_folding=True)
     np.save(os.path.join(outdir, f"{name}.x.npy"), x.numpy())
     print(f"exported {name} ({size}x{size}, opset {opset}) with torch {torch.__version__}", flush=True)
 

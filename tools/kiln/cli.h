@@ -73,6 +73,10 @@ int cli_is_engine_file(const char *path);
 /* Load an engine file, or import a model file and build it in memory with *opt (format from the content).
  * On success *out is owned by the caller; on failure the error is reported and CLI_FAIL returned. */
 int cli_open_engine(const char *path, const kiln_build_options *opt, kiln_engine **out);
+/* Fixed-shape engines (kiln_engine_is_fixed_shape: the model's own shapes, no batch axis). Commands that treat dims[0]
+ * as the batch refuse one whose inputs/outputs do not start with 1 (cli_open_engine reports it). `kiln run` sets this
+ * to 1: it takes such engines as they are, and builds a fixed-shape model for batch 1 whatever opt says. */
+extern int cli_fixed_shape_ok;
 
 /* "[N,224,224,3]" (batch axis as N) or "[2,224,224,3]" when batch >= 0 is given. */
 const char *cli_shape(char *buf, size_t cap, int rank, const int64_t *dims, int64_t batch);

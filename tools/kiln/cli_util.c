@@ -153,6 +153,22 @@ int cli_is_engine_file(const char *path)
     return n == sizeof head && memcmp(head, engine_magic, sizeof head) == 0;
 }
 
+int cli_fixed_shape_ok;
+
+/* 1 when every input and output of a fixed-shape engine starts with a size-1 axis (then "dims[0] is the batch, 1"
+ * reads its shapes right). */
+static int fixed_leading_ones(const kiln_engine *e)
+{
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < (k ? kiln_engine_num_outputs(e) : kiln_engine_num_inputs(e)); i++) {
+            kiln_tensor_info ti;
+            if ((k ? kiln_engine_output_info(e, i, &ti) : kiln_engine_input_info(e, i, &ti)) != KILN_OK ||
+                ti.rank < 1 || ti.dims[0] != 1)
+                return 0;
+        }
+    return 1;
+}
+
 int cli_open_engine(const char *path, const kiln_build_options *opt, kiln_engine **out)
 {
     *out = NULL;
@@ -164,6 +180,12 @@ int cli_open_engine(const char *path, const kiln_build_options *opt, kiln_engine
     } else {
         kiln_network *net = NULL;
         st = kiln_network_import(path, &net);
+        kiln_build_options one;
+        if (st == KILN_OK && cli_fixed_shape_ok && kiln_network_fixed_shape(net)) { /* its own shapes: batch 1 */
+            one = *opt;
+            one.batch_min = one.batch_max = 1;
+            opt = &one;
+        }
         if (st == KILN_OK) st = kiln_engine_build(net, opt, out);
         kiln_network_free(net);
     }
@@ -171,6 +193,12 @@ int cli_open_engine(const char *path, const kiln_build_options *opt, kiln_engine
         kiln_engine_free(*out);
         *out = NULL;
         return cli_fail_library(st);
+    }
+    if (!cli_fixed_shape_ok && kiln_engine_is_fixed_shape(*out) && !fixed_leading_ones(*out)) {
+        kiln_engine_free(*out);
+        *out = NULL;
+        return cli_fail("%s: a fixed-shape model (its first axis is data, not a batch) whose inputs or outputs do "
+                        "not start with 1: run it with 'kiln run' (.npy tensors of the model's own shapes)", path);
     }
     return CLI_OK;
 }

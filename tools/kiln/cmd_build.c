@@ -14,7 +14,7 @@
 static const char help[] =
     "usage: kiln build MODEL -o ENGINE [--batch N|MIN:MAX] [--threads N] [--device cpu|cuda] [--fp16]\n"
     "                  [--calib FILE.npy|DIR]... [--calib-range LO:HI] [--fp32-layers LIST] [--timing-cache FILE]\n"
-    "                  [--disable-pass LIST] [--no-fusion] [--dump-after PASS] [--verbose]\n"
+    "                  [--fast-math] [--disable-pass LIST] [--no-fusion] [--dump-after PASS] [--verbose]\n"
     "\n"
     "Import MODEL (Keras .h5/.keras or ONNX; format detected from the content), optimize it for this machine's\n"
     "CPU (or its GPU with --device cuda), plan its memory and write the engine file ENGINE.\n"
@@ -32,6 +32,10 @@ static const char help[] =
     "                         kernels only (slow; for checking)\n"
     "  --timing-cache FILE    timed tactics: reuse the timings stored in FILE and add the new ones (a rebuild of the\n"
     "                         same model on the same CPU, or with --device cuda the same GPU, then times nothing)\n"
+    "  --fast-math            CPU: also consider kernels with a larger float32 error, Winograd F(4x4) (~10%\n"
+    "                         faster on ResNets; its error is ~4x the gemm's and deep nets amplify it: ResNet152\n"
+    "                         ends ~5e-4 from float64 Keras instead of ~1e-4). Off: results stay as close to the\n"
+    "                         exact answer as TensorFlow's own float32 kernels are\n"
     "  --device cpu|cuda      where the engine runs (default cpu). cuda: the NVIDIA GPU present now (its SM version\n"
     "                         is recorded; another GPU refuses the engine); needs build/libkiln_cuda.so ('make cuda')\n"
     "  --fp16                 FP16 storage and Tensor Core math with FP32 accumulation (--device cuda only). Layers\n"
@@ -104,7 +108,8 @@ static void print_summary(const kiln_engine *e, const char *path, const kiln_bui
             kiln_tensor_info ti;
             char sh[128];
             if ((k ? kiln_engine_output_info(e, i, &ti) : kiln_engine_input_info(e, i, &ti)) != KILN_OK) continue;
-            printf("  %-11s %s %s\n", k ? "output" : "input", ti.name, cli_shape(sh, sizeof sh, ti.rank, ti.dims, -1));
+            printf("  %-11s %s %s\n", k ? "output" : "input", ti.name,
+                   cli_shape(sh, sizeof sh, ti.rank, ti.dims, ti.fixed_shape && ti.rank ? ti.dims[0] : -1));
         }
     }
     printf("  batch       %d..%d, %d thread%s, %s%s\n", opt->batch_min, opt->batch_max, opt->threads,
@@ -209,6 +214,8 @@ static int parse_and_build(int argc, char **argv)
             else if (!a.error) return cli_usage("build", "--tactics wants timed, heuristic or reference, not '%s'", a.value);
         } else if (cli_option(&a, "--timing-cache", NULL)) {
             opt.timing_cache = a.value;
+        } else if (cli_flag(&a, "--fast-math", NULL)) {
+            opt.fast_math = 1;
         } else if (cli_option(&a, "--device", NULL)) {
             if (!a.error && strcmp(a.value, "cpu") && strcmp(a.value, "cuda"))
                 return cli_usage("build", "--device wants cpu or cuda, not '%s'", a.value);
@@ -277,6 +284,8 @@ static int build_engine(const char *model, const char *engine_path, const kiln_b
     kiln_network *net = NULL;
     kiln_engine *engine = NULL;
     kiln_status st = kiln_network_import(model, &net);
+    if (st == KILN_OK && kiln_network_fixed_shape(net) && opt.batch_min == 1 && opt.batch_max == 1)
+        printf("fixed-shape engine: %s; batch fixed to the model's shapes\n", kiln_network_fixed_shape(net));
     if (st == KILN_OK) st = kiln_engine_build(net, &opt, &engine);
     kiln_network_free(net);
     if (st == KILN_OK) st = kiln_engine_save(engine, engine_path);

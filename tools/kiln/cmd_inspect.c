@@ -53,6 +53,7 @@ static int run(int argc, char **argv)
     }
     if (!model) return cli_usage("inspect", "missing MODEL_OR_ENGINE");
     kiln_engine *engine = NULL;
+    cli_fixed_shape_ok = 1; /* describing needs no batch axis */
     int rc = cli_open_engine(model, &opt, &engine);
     if (rc != CLI_OK) return rc;
     kiln_status st = kiln_engine_describe(engine, stdout, json);

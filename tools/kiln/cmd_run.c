@@ -24,6 +24,8 @@ static const char help[] =
     "  --fp16                     FP16 engine (with --device cuda)\n"
     "  -h, --help                 this text\n"
     "\n"
+    "A fixed-shape model (an ONNX model using its first axis as data; 'kiln build' says so) takes and writes\n"
+    "tensors of the model's own shapes, every axis as in the ONNX file, and runs once.\n"
     "A model file is built in memory for exactly the inputs' batch. A NAME= prefix is recognised when the text\n"
     "before the first '=' contains no '/'; write ./FILE to pass a file name containing '='.\n";
 
@@ -103,6 +105,15 @@ static int check_input(const kiln_engine *e, const tensor_arg *t, int batch)
     kiln_tensor_info ti;
     char want[160], got[160];
     kiln_engine_input_info(e, t->index, &ti);
+    if (ti.fixed_shape) { /* the model's own shape, every axis */
+        int same = t->rank == ti.rank;
+        for (int d = 0; same && d < ti.rank; d++) same = t->dims[d] == ti.dims[d];
+        if (!same)
+            return cli_fail("wrong shape for input '%s' (%s): got %s, the fixed-shape model expects %s", ti.name,
+                            t->file, cli_shape(got, sizeof got, t->rank, t->dims, t->rank > 0 ? t->dims[0] : 0),
+                            cli_shape(want, sizeof want, ti.rank, ti.dims, ti.rank > 0 ? ti.dims[0] : 0));
+        return CLI_OK;
+    }
     int same = t->rank == ti.rank;
     for (int d = 1; same && d < ti.rank; d++) same = t->dims[d] == ti.dims[d];
     cli_shape(got, sizeof got, t->rank, t->dims, t->rank > 0 ? t->dims[0] : 0);
@@ -121,10 +132,11 @@ static int check_input(const kiln_engine *e, const tensor_arg *t, int batch)
     return CLI_OK;
 }
 
-static void summarise(const char *name, const float *y, int rank, const int64_t *dims, int batch)
+/* whole: a fixed-shape engine's output (no batch axis): the statistics cover the whole tensor. */
+static void summarise(const char *name, const float *y, int rank, const int64_t *dims, int batch, int whole)
 {
     char sh[160];
-    int64_t n = cli_sample_numel(rank, dims);
+    int64_t n = cli_sample_numel(rank, dims) * (whole && rank > 0 ? dims[0] : 1);
     printf("%s %s", name, cli_shape(sh, sizeof sh, rank, dims, batch));
     if (n > 0) {
         int64_t arg = 0;
@@ -133,7 +145,7 @@ static void summarise(const char *name, const float *y, int rank, const int64_t 
             if (y[i] < lo) lo = y[i];
             if (y[i] > hi) hi = y[i], arg = i;
         }
-        printf("  sample 0: min %g, max %g, argmax %lld", lo, hi, (long long)arg);
+        printf("  %s: min %g, max %g, argmax %lld", whole ? "whole tensor" : "sample 0", lo, hi, (long long)arg);
     }
     printf("\n");
 }
@@ -160,7 +172,10 @@ static int run_tensors(const char *model, tensor_arg *in, int n_in, tensor_arg *
     opt.threads = threads;
     opt.device = run_device;
     if (run_fp16) opt.precision = KILN_PRECISION_FP16;
+    cli_fixed_shape_ok = 1;
     if ((rc = cli_open_engine(model, &opt, &engine)) != CLI_OK) return rc;
+    const int fixed = kiln_engine_is_fixed_shape(engine);
+    const int64_t run_batch = fixed ? 1 : batch; /* a fixed-shape engine: inputs as they are, one run */
     if ((rc = match(engine, in, n_in, 0)) != CLI_OK || (rc = match(engine, out, n_out, 1)) != CLI_OK) goto done;
     for (int j = 0; j < n_in && rc == CLI_OK; j++) rc = check_input(engine, &in[j], (int)batch);
     if (rc != CLI_OK) goto done;
@@ -176,14 +191,15 @@ static int run_tensors(const char *model, tensor_arg *in, int n_in, tensor_arg *
     for (int i = 0; i < n_outputs && st == KILN_OK; i++) {
         kiln_tensor_info ti;
         kiln_engine_output_info(engine, i, &ti);
-        outputs[i] = malloc(sizeof(float) * (size_t)(batch * cli_sample_numel(ti.rank, ti.dims)) + 1);
+        const int64_t numel = fixed ? ti.dims[0] * cli_sample_numel(ti.rank, ti.dims) : batch * cli_sample_numel(ti.rank, ti.dims);
+        outputs[i] = malloc(sizeof(float) * (size_t)numel + 1);
         if (!outputs[i]) {
             rc = cli_fail("out of memory for output '%s'", ti.name);
             goto done;
         }
         st = kiln_context_bind_output(ctx, i, outputs[i]);
     }
-    if (st == KILN_OK) st = kiln_context_run(ctx, (int)batch);
+    if (st == KILN_OK) st = kiln_context_run(ctx, (int)run_batch);
     if (st != KILN_OK) {
         rc = cli_fail_library(st);
         goto done;
@@ -191,12 +207,12 @@ static int run_tensors(const char *model, tensor_arg *in, int n_in, tensor_arg *
     for (int i = 0; i < n_outputs && rc == CLI_OK; i++) {
         kiln_tensor_info ti;
         kiln_engine_output_info(engine, i, &ti);
-        ti.dims[0] = batch;
+        if (!fixed) ti.dims[0] = batch;
         const char *file = NULL;
         for (int j = 0; j < n_out; j++)
             if (out[j].index == i) file = out[j].file;
         if (!file) {
-            summarise(ti.name, outputs[i], ti.rank, ti.dims, (int)batch);
+            summarise(ti.name, outputs[i], ti.rank, ti.dims, (int)ti.dims[0], fixed);
             continue;
         }
         st = kiln_npy_write(file, outputs[i], ti.rank, ti.dims);

@@ -87,6 +87,9 @@ static kiln_status declare_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, int6
     if (!tt->shape)
         return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: input '%s' has no declared shape", c->path, name);
     int r = (int)tt->shape->n_dim;
+    if (c->fixed && (r < 1 || r > KILN_MAX_RANK - 1))
+        return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: input '%s' has rank %d; a fixed-shape kiln engine takes ranks 1 "
+                         "to %d", c->path, name, r, KILN_MAX_RANK - 1);
     if (r < 1 || r > KILN_MAX_RANK)
         return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: input '%s' has rank %d; kiln takes ranks 1 to %d with the batch "
                          "first", c->path, name, r, KILN_MAX_RANK);
@@ -94,12 +97,20 @@ static kiln_status declare_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, int6
     for (int i = 0; i < r; i++) {
         const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
         int fixed = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && d->dim_value > 0;
+        if (c->fixed) { /* fixed-shape mode: every axis is data (checked static before this import) */
+            dims[i] = fixed ? d->dim_value : 1;
+            continue;
+        }
         if (i == 0) { /* the batch: symbolic, -1 or fixed; any batch of the engine's range runs */
             if (fixed) {
-                if (*batch_seen > 0 && *batch_seen != d->dim_value)
+                if (*batch_seen > 0 && *batch_seen != d->dim_value) {
+                    c->batch_refused = 1;
+                    snprintf(c->batch_node, sizeof c->batch_node, "inputs '%.100s' and another differ in axis 0",
+                             name);
                     return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: input '%s' has first dimension %lld, another input "
                                      "%lld: kiln needs one batch size shared by every input", c->path, name,
                                      (long long)d->dim_value, (long long)*batch_seen);
+                }
                 *batch_seen = d->dim_value;
             }
             dims[0] = 1;
@@ -114,11 +125,12 @@ static kiln_status declare_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, int6
     memset(&v, 0, sizeof v);
     v.name = name;
     v.kind = OX_ACT;
-    ox_identity(v.perm, r);
-    if (r == 4 && input_is_nchw(c, name)) ox_channels_last(v.perm, 4);
+    ox_identity(c, v.perm, r);
+    if (r == 4 && input_is_nchw(c, name)) ox_channels_last(c, v.perm, 4);
     int64_t phys[KILN_MAX_RANK];
-    for (int p = 0; p < r; p++) phys[p] = dims[v.perm[p]];
-    v.vid = kiln_graph_add_input(c->g, name, r, phys);
+    const int R = r + c->fixed;
+    for (int p = 0; p < R; p++) phys[p] = v.perm[p] == OX_VIRTUAL ? 1 : dims[v.perm[p]];
+    v.vid = kiln_graph_add_input(c->g, name, R, phys);
     if (v.vid < 0 || !ox_put(c, &v)) return kiln_fail(KILN_ERR_NO_MEMORY, "%s: cannot add input '%s'", c->path, name);
     return KILN_OK;
 }
@@ -179,7 +191,7 @@ static kiln_status bind_output(ox_ctx *c, const Onnx__ValueInfoProto *vi)
         return kiln_fail(KILN_ERR_UNSUPPORTED, "%s: output '%s' is a constant (it does not depend on the inputs)",
                          c->path, name);
     int r = ox_rank(c, v), id[KILN_MAX_RANK], vid;
-    ox_identity(id, r);
+    ox_identity(c, id, r);
     snprintf(c->node_name, sizeof c->node_name, "%s", name);
     ox_val tmp = *v;
     static const Onnx__NodeProto fake = { .op_type = (char *)"output" };
@@ -234,6 +246,38 @@ static kiln_status convert(ox_ctx *c)
     return kiln_graph_check(c->g, "onnx import");
 }
 
+/* 1 when every run-time graph input (initializers excluded) declares every dimension as a positive number. */
+static int inputs_static(const ox_ctx *c)
+{
+    const Onnx__GraphProto *g = c->model->graph;
+    for (size_t i = 0; i < g->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = g->input[i];
+        int init = 0;
+        for (size_t k = 0; k < g->n_initializer && !init; k++)
+            init = vi->name && g->initializer[k]->name && !strcmp(vi->name, g->initializer[k]->name);
+        if (init) continue;
+        const Onnx__TypeProto *t = vi->type;
+        if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type || !t->tensor_type->shape)
+            return 0;
+        for (size_t d = 0; d < t->tensor_type->shape->n_dim; d++) {
+            const Onnx__TensorShapeProto__Dimension *dim = t->tensor_type->shape->dim[d];
+            if (dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE || dim->dim_value < 1) return 0;
+        }
+    }
+    return 1;
+}
+
+/* One conversion of the parsed model into a new graph (c->fixed chooses the mode). */
+static kiln_status convert_new(ox_ctx *c)
+{
+    kiln_graph_free(c->g);
+    ox_vals_free(c);
+    c->g = kiln_graph_new();
+    c->batch = 1;
+    c->node = NULL;
+    return c->g ? convert(c) : kiln_fail(KILN_ERR_NO_MEMORY, "%s: out of memory", c->path);
+}
+
 kiln_status kiln_onnx_import(const char *path, kiln_graph **out)
 {
     *out = NULL;
@@ -242,9 +286,30 @@ kiln_status kiln_onnx_import(const char *path, kiln_graph **out)
     c.path = path;
     c.batch = 1;
     kiln_status st = ox_load(&c, path);
-    if (!st) {
-        c.g = kiln_graph_new();
-        st = c.g ? convert(&c) : kiln_fail(KILN_ERR_NO_MEMORY, "%s: out of memory", path);
+    if (!st) st = convert_new(&c);
+    if (st && c.batch_refused) {
+        /* The batch rule: a node uses the first axis as data. With every input shape static the model runs as a
+         * fixed-shape engine (axis 0 virtual, the ONNX axes all data), else the refusal stands. */
+        char first[2048], why[sizeof c.batch_node];
+        snprintf(first, sizeof first, "%s", kiln_last_error());
+        snprintf(why, sizeof why, "%s", c.batch_node);
+        if (!inputs_static(&c)) {
+            kiln_diag_clear();
+            st = kiln_fail(st, "%s (re-export with a fixed batch to run it as a fixed-shape engine)", first);
+        } else {
+            c.fixed = 1;
+            st = convert_new(&c);
+            if (st) {
+                char second[2048];
+                snprintf(second, sizeof second, "%s", kiln_last_error());
+                kiln_diag_clear();
+                st = kiln_fail(st, "%s (as a fixed-shape engine, tried because %s)", second, first);
+            } else {
+                snprintf(c.g->fixed_note, sizeof c.g->fixed_note, "%.200s%s", why,
+                         strstr(why, "differ") ? "" : " uses axis 0 as data");
+                c.g->fixed_shape = 1;
+            }
+        }
     }
     if (!st) {
         *out = c.g;

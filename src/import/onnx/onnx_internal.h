@@ -10,7 +10,15 @@
  * from the ONNX (logical) order: perm[p] is the logical axis stored at physical axis p. PyTorch's NCHW tensors are
  * kept NHWC physically (perm {0,2,3,1}); ONNX Transpose nodes only relabel perm (no data moves), so tf2onnx's
  * NHWC<->NCHW transpose pairs cost nothing. A real TRANSPOSE node is emitted only where an op needs a physical order
- * the data is not in (e.g. Flatten of an NCHW tensor with H,W > 1). */
+ * the data is not in (e.g. Flatten of an NCHW tensor with H,W > 1).
+ *
+ * Fixed-shape mode (c->fixed). kiln's physical axis 0 is a run-time batch, so the normal import refuses ONNX nodes that
+ * use the first axis as data (the "batch rule"). When every graph input has a fully static shape, such a model is
+ * imported again with c->fixed = 1: physical axis 0 of every activation is then a VIRTUAL size-1 axis that is no ONNX
+ * axis (perm[0] = OX_VIRTUAL) and the ONNX axes sit at physical 1..r (kiln rank = ONNX rank + 1), so "the batch"
+ * checks never fire and the same code computes physical axes. The engine runs batch 1 only (kiln_graph.fixed_shape).
+ * Ops whose kiln kernel needs the real batch first (Conv, pooling, Resize) drop the virtual axis around the kernel
+ * (ox_to_batched / ox_set_batched), which needs ONNX axis 0 of size 1. */
 #ifndef KILN_IMPORT_ONNX_INTERNAL_H
 #define KILN_IMPORT_ONNX_INTERNAL_H
 
@@ -24,6 +32,9 @@
 #define OX_MAX_RANK 8 /* host constants; activations are limited to KILN_MAX_RANK */
 
 enum { OX_UNSET = 0, OX_CONST = 1, OX_ACT = 2 };
+
+/* perm[0] of an activation in fixed-shape mode: physical axis 0 is the virtual batch of size 1, no ONNX axis. */
+#define OX_VIRTUAL (-1)
 
 /* ONNX TensorProto.DataType values used here. */
 enum { OX_FLOAT = 1, OX_UINT8 = 2, OX_INT8 = 3, OX_INT32 = 6, OX_INT64 = 7, OX_BOOL = 9, OX_FLOAT16 = 10,
@@ -59,6 +70,11 @@ typedef struct {
     int *hash;            /* owned: open addressing over vals by name, -1 = empty */
     int hash_cap;
     int64_t batch;        /* the declared batch (dim 0 of the inputs) when fixed, else 1 */
+    int fixed;            /* fixed-shape mode (see the top of this file) */
+    /* Set by the refusal sites of the batch rule (ox_fail_batch): the normal import failed only because a node uses
+     * the first axis as data; the importer then retries in fixed-shape mode when every input shape is static. */
+    int batch_refused;
+    char batch_node[300]; /* the first such node, "'name' (Op)", for the build-time note */
     const Onnx__NodeProto *node; /* node being converted (messages) */
     char node_name[256];  /* its display name: the node name, or its first output when unnamed */
 } ox_ctx;
@@ -85,6 +101,9 @@ int ox_uses(const ox_ctx *c, const char *name);
 const Onnx__NodeProto *ox_sole_consumer(const ox_ctx *c, const char *name, int *input_index);
 /* Fail with "FILE: node 'NAME' (OP): reason". */
 kiln_status ox_fail(ox_ctx *c, kiln_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* ox_fail(KILN_ERR_UNSUPPORTED) for a batch-rule refusal (an ONNX node using axis 0 as data): also sets
+ * c->batch_refused so that the importer may retry in fixed-shape mode. */
+kiln_status ox_fail_batch(ox_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Add a kiln node for the current node. suffix "" names it after the ONNX node; helper nodes get "/suffix".
  * Returns KILN_OK and *vid, or fails naming the node (shape errors from kiln's inference included). */
 kiln_status ox_emit(ox_ctx *c, kiln_op op, const char *suffix, const int *in, int n_in, const kiln_attrs *a, int *vid);
@@ -100,14 +119,27 @@ float *ox_const_floats(const ox_val *v);
 /* ---- onnx_layout.c ---- */
 int ox_rank(const ox_ctx *c, const ox_val *v);              /* logical rank */
 int64_t ox_dim(const ox_ctx *c, const ox_val *v, int axis); /* logical dim (batch axis: c->batch) */
-void ox_identity(int *perm, int r);
-/* Physical position of logical axis `axis`. */
+/* 1 when activation v carries fixed-shape mode's virtual axis at physical 0 (its kiln rank is ox_rank + 1). */
+int ox_virt(const ox_val *v);
+/* Physical order "logical order" for a value of logical rank r: {0..r-1}, in fixed mode {OX_VIRTUAL, 0..r-1}. */
+void ox_identity(const ox_ctx *c, int *perm, int r);
+/* Physical position of logical axis `axis` (r = logical rank). */
 int ox_phys_axis(const ox_val *v, int r, int axis);
+/* Kiln dims of an activation of logical dims[rank]: a copy, in fixed mode with the virtual 1 in front. Returns the kiln
+ * rank. */
+int ox_kdims(const ox_ctx *c, int rank, const int64_t *dims, int64_t *kdims);
+/* For kiln ops that need the run-time batch at physical 0 (Conv, pooling, Resize): activation v brought to physical
+ * order `target` (a normal-mode perm, target[0] the axis kiln treats as the batch). In fixed mode the virtual axis is
+ * dropped, which needs logical axis target[0] of size 1 (else refused naming the node). */
+kiln_status ox_to_batched(ox_ctx *c, const ox_val *v, const int *target, int *vid);
+/* The inverse: bind output i to kiln value vid whose physical order is `perm` with the batch first (normal-mode perm);
+ * in fixed mode the virtual axis is added back. */
+kiln_status ox_set_batched(ox_ctx *c, int out_index, int vid, const int *perm);
 /* Bring activation v into physical order `target` (logical axis per physical axis); emits nothing when already
  * there, a RESHAPE when only size-1 axes move, else a TRANSPOSE. Fails when the batch would move. */
 kiln_status ox_to_perm(ox_ctx *c, const ox_val *v, const int *target, int *vid);
-/* 1 when v's data is already laid out in order `target` (only size-1 axes differ). */
-int ox_same_memory_order(const ox_ctx *c, const ox_val *v, const int *target, int r);
+/* 1 when v's data is already laid out in order `target` (kiln rank entries; only size-1 axes differ). */
+int ox_same_memory_order(const ox_ctx *c, const ox_val *v, const int *target);
 /* RESHAPE node of kiln value vid to physical dims (dims[0], the batch, ignored). */
 kiln_status ox_reshape_phys(ox_ctx *c, int vid, int r, const int64_t *dims, const char *suffix, int *out);
 /* Logical reshape of activation v to dims (dims[0] = the batch); the result has identity perm. */
@@ -115,8 +147,10 @@ kiln_status ox_reshape(ox_ctx *c, const ox_val *v, int rank, const int64_t *dims
 /* Kiln constant for a host constant broadcast against activation `act` (logical rank r, perm): right-aligned to r,
  * permuted to act's physical order. Fails when it varies along the batch axis or has more axes than act. */
 kiln_status ox_bcast_const(ox_ctx *c, const ox_val *k, const ox_val *act, int *id);
-/* NCHW-style target perm {0,2,3,...,r-1,1}: channels (logical 1) last. */
-void ox_channels_last(int *perm, int r);
+/* NCHW-style target perm {0,2,3,...,r-1,1}: channels (logical 1) last; in fixed mode with OX_VIRTUAL in front. */
+void ox_channels_last(const ox_ctx *c, int *perm, int r);
+/* The same without the virtual axis (the order of a value handed to a batched kiln op). */
+void ox_channels_last_batched(int *perm, int r);
 
 /* ---- onnx_attr.c ---- */
 const Onnx__AttributeProto *ox_attr(const Onnx__NodeProto *n, const char *name);

@@ -27,7 +27,21 @@ kiln_status ox_op_unary(ox_ctx *c)
     else if (!strcmp(op, "HardSwish")) a.act = kiln_act_make(KILN_ACT_HARD_SWISH, 0, 0, 0);
     else if (!strcmp(op, "Tanh")) a.act = kiln_act_make(KILN_ACT_TANH, 0, 0, 0);
     else if (!strcmp(op, "Elu")) a.act = kiln_act_make(KILN_ACT_ELU, ox_attr_f(n, "alpha", 1.0f), 0, 0);
-    else if (!strcmp(op, "Selu")) a.act = kiln_act_make(KILN_ACT_SELU, 0, 0, 0);
+    else if (!strcmp(op, "Selu")) {
+        const float al = ox_attr_f(n, "alpha", 1.67326319217681884765625f);
+        const float ga = ox_attr_f(n, "gamma", 1.05070102214813232421875f);
+        if (fabsf(al - 1.6732632f) > 1e-6f || fabsf(ga - 1.0507010f) > 1e-6f) { /* gamma * elu_alpha(x) */
+            int e, ids[2], vid;
+            int64_t one = 1;
+            a.act = kiln_act_make(KILN_ACT_ELU, al, 0, 0);
+            if ((st = ox_emit(c, KILN_OP_ACTIVATION, "elu", &x->vid, 1, &a, &e))) return st;
+            if ((st = ox_kconst(c, "gamma", 1, &one, &ga, &ids[1]))) return st;
+            ids[0] = e;
+            if ((st = ox_emit(c, KILN_OP_MUL, "", ids, 2, NULL, &vid))) return st;
+            return ox_set_act(c, 0, vid, x->perm);
+        }
+        a.act = kiln_act_make(KILN_ACT_SELU, 0, 0, 0);
+    }
     else if (!strcmp(op, "Softplus")) a.act = kiln_act_make(KILN_ACT_SOFTPLUS, 0, 0, 0);
     else if (!strcmp(op, "Softsign")) a.act = kiln_act_make(KILN_ACT_SOFTSIGN, 0, 0, 0);
     else if (!strcmp(op, "Exp")) a.act = kiln_act_make(KILN_ACT_EXP, 0, 0, 0);
@@ -277,14 +291,17 @@ kiln_status ox_op_softmax(ox_ctx *c)
         int64_t big = -1;
         for (int64_t i = axis; i < r; i++)
             if (i == x->perm[0] || ox_dim(c, x, (int)i) != 1) {
-                if (big >= 0 || i == x->perm[0])
+                if (i == x->perm[0])
+                    return ox_fail_batch(c, "opset < 13 softmax over several axes (from axis %lld), the batch "
+                                         "included", (long long)axis);
+                if (big >= 0)
                     return ox_fail(c, KILN_ERR_UNSUPPORTED, "opset < 13 softmax over several axes (from axis %lld)",
                                    (long long)axis);
                 big = i;
             }
         axis = big >= 0 ? big : r - 1;
     }
-    if (axis == x->perm[0]) return ox_fail(c, KILN_ERR_UNSUPPORTED, "softmax over the batch axis");
+    if (axis == x->perm[0]) return ox_fail_batch(c, "softmax over the batch axis");
     kiln_attrs a;
     kiln_attrs_init(&a);
     a.axis = ox_phys_axis(x, r, (int)axis);

@@ -87,7 +87,9 @@ static kiln_status bind(ox_ctx *c, int i, int vid, int flat, int r, const int64_
 {
     if (!flat) return ox_set_act(c, i, vid, perm);
     int out;
-    kiln_status st = ox_reshape_phys(c, vid, r, dims, i ? (i == 1 ? "mean_shape" : "inv_std_dev_shape") : "shape",
+    int64_t kd[KILN_MAX_RANK];
+    const int kr = ox_kdims(c, r, dims, kd);
+    kiln_status st = ox_reshape_phys(c, vid, kr, kd, i ? (i == 1 ? "mean_shape" : "inv_std_dev_shape") : "shape",
                                      &out);
     return st ? st : ox_set_act(c, i, out, NULL);
 }
@@ -104,25 +106,29 @@ kiln_status ox_op_layernorm(ox_ctx *c)
     int64_t axis = ox_attr_i(c->node, "axis", -1);
     if (axis < 0) axis += r;
     if (axis < 0 || axis >= r) return ox_fail(c, KILN_ERR_FORMAT, "axis out of range");
-    if (x->perm[0] >= axis) return ox_fail(c, KILN_ERR_UNSUPPORTED, "layer normalization over the batch axis");
-    /* Scale/B broadcast to the normalized axes, which exclude the batch: a run-time tensor (it has the batch) can't */
-    if ((st = ox_const_in(c, 1, "Scale", &scale))) return st;
-    if (ox_has_in(c, 2) && (st = ox_const_in(c, 2, "B", &bias))) return st;
+    if (x->perm[0] >= axis) return ox_fail_batch(c, "layer normalization over the batch axis");
+    /* Scale/B broadcast to the normalized axes, which exclude the batch: a run-time tensor (it has the batch) can't,
+     * except in fixed-shape mode (then applied by a Mul and an Add after the normalization) */
+    const ox_val *rt_scale = c->fixed && ox_in(c, 1) && ox_in(c, 1)->kind == OX_ACT ? ox_in(c, 1) : NULL;
+    const ox_val *rt_bias = c->fixed && ox_has_in(c, 2) && ox_in(c, 2) && ox_in(c, 2)->kind == OX_ACT ? ox_in(c, 2) : NULL;
+    scale = NULL;
+    if (!rt_scale && (st = ox_const_in(c, 1, "Scale", &scale))) return st;
+    if (!rt_bias && ox_has_in(c, 2) && (st = ox_const_in(c, 2, "B", &bias))) return st;
     int64_t ldims[KILN_MAX_RANK], shape[KILN_MAX_RANK], P = 1;
     int big = 0;
     for (int i = 0; i < r; i++) ldims[i] = ox_dim(c, x, i);
     for (int64_t i = axis; i < r; i++) shape[i - axis] = ldims[i], P *= ldims[i], big += ldims[i] != 1 && i < r - 1;
     const int n = (int)(r - axis), flat = big > 0;
     int ids[3], perm[OX_MAX_RANK];
-    ox_identity(perm, r);
+    ox_identity(c, perm, r);
     if (flat) { /* [d0 .. d(axis-1), P] in logical order */
         int64_t fd[KILN_MAX_RANK];
         for (int i = 0; i < axis; i++) fd[i] = ldims[i];
         fd[axis] = P;
         if ((st = ox_reshape(c, x, (int)axis + 1, fd, &ids[0]))) return st;
-    } else if (x->perm[r - 1] == r - 1) { /* the logical last axis is already the physical last one */
+    } else if (x->perm[r - 1 + c->fixed] == r - 1) { /* the logical last axis is already the physical last one */
         ids[0] = x->vid;
-        memcpy(perm, x->perm, sizeof(int) * (size_t)r);
+        memcpy(perm, x->perm, sizeof(int) * (size_t)(r + c->fixed));
     } else if ((st = ox_to_perm(c, x, perm, &ids[0]))) { /* e.g. the W axis of an NCHW tensor stored NHWC */
         return st;
     }
@@ -135,6 +141,14 @@ kiln_status ox_op_layernorm(ox_ctx *c)
     if ((st = ox_emit(c, KILN_OP_LAYERNORM, "", ids, 3, &a, &vid))) return st;
     if ((ox_uses_output(c, 1) || ox_uses_output(c, 2)) && (st = mean_inv_std(c, ids[0], P, a.eps, stats))) return st;
     if ((st = bind(c, 0, vid, flat, r, ldims, perm))) return st;
+    for (int i = 0; i < 2; i++) { /* fixed-shape mode: run-time Scale / B */
+        const ox_val *k = i ? rt_bias : rt_scale;
+        if (!k) continue;
+        ox_val y = *ox_find(c, c->node->output[0]);
+        int yid, yperm[KILN_MAX_RANK];
+        if ((st = ox_binary(c, i ? KILN_OP_ADD : KILN_OP_MUL, &y, k, i ? "bias" : "scale", &yid, yperm))) return st;
+        if ((st = ox_set_act(c, 0, yid, yperm))) return st;
+    }
     int64_t sdims[KILN_MAX_RANK];
     for (int i = 0; i < r; i++) sdims[i] = i < axis ? ldims[i] : 1;
     for (int i = 0; i < 2; i++)

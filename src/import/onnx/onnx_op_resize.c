@@ -180,13 +180,13 @@ kiln_status ox_op_resize(ox_ctx *c)
     kiln_attrs_init(&at);
     kiln_resize_params_store(&at, &p);
     int cl[4], ids[2], vid, n_in = 1;
-    ox_channels_last(cl, 4);
-    if ((st = ox_to_perm(c, x, cl, &ids[0]))) return st;
+    ox_channels_last_batched(cl, 4);
+    if ((st = ox_to_batched(c, x, cl, &ids[0]))) return st;
     if (p.coord == KILN_RESIZE_TF_CROP_AND_RESIZE) {
         int64_t four = 4;
         if ((st = ox_kconst(c, "roi", 1, &four, roi, &ids[1]))) return st;
         n_in = 2;
     }
     if ((st = ox_emit(c, KILN_OP_RESIZE, "", ids, n_in, &at, &vid))) return st;
-    return ox_set_act(c, 0, vid, cl);
+    return ox_set_batched(c, 0, vid, cl);
 }

@@ -66,12 +66,13 @@ static kiln_status flatten_physical(ox_ctx *c, const ox_val *x, int64_t k)
 /* Logical reshape to dims (dims[0] must be the batch); binds output 0. */
 static kiln_status reshape_to(ox_ctx *c, const ox_val *x, int rank, const int64_t *dims)
 {
-    if (rank < 1 || dims[0] != c->batch)
-        return ox_fail(c, KILN_ERR_UNSUPPORTED, "the result's first axis (%lld) is not the batch (%lld): kiln keeps "
-                       "the batch axis", rank < 1 ? 0LL : (long long)dims[0], (long long)c->batch);
+    if (rank < 1) return ox_fail(c, KILN_ERR_UNSUPPORTED, "a scalar result (kiln tensors have at least one axis)");
+    if (!c->fixed && dims[0] != c->batch)
+        return ox_fail_batch(c, "the result's first axis (%lld) is not the batch (%lld): kiln keeps the batch axis",
+                             (long long)dims[0], (long long)c->batch);
     int vid, id[KILN_MAX_RANK], r = ox_rank(c, x);
-    ox_identity(id, r);
-    if (rank == 2 && x->perm[0] == 0 && !x->rowperm && !ox_same_memory_order(c, x, id, r) && feeds_dense(c))
+    ox_identity(c, id, r);
+    if (rank == 2 && x->perm[0] == 0 && !x->rowperm && !ox_same_memory_order(c, x, id) && feeds_dense(c))
         return flatten_physical(c, x, dims[1]);
     kiln_status st = ox_reshape(c, x, rank, dims, &vid);
     if (st) return st;
@@ -87,7 +88,7 @@ kiln_status ox_op_reshape(ox_ctx *c)
     int n = c->opset >= 5 ? int_list(c, 1, "shape", dims, KILN_MAX_RANK + 2, &st)
                           : ox_attr_ints(c->node, "shape", dims, KILN_MAX_RANK + 2);
     if (st) return st;
-    if (n < 1 || n > KILN_MAX_RANK) return ox_fail(c, KILN_ERR_UNSUPPORTED, "target rank %d", n);
+    if (n < 1 || n > KILN_MAX_RANK - c->fixed) return ox_fail(c, KILN_ERR_UNSUPPORTED, "target rank %d", n);
     int r = ox_rank(c, x), infer = -1;
     int64_t total = 1, known = 1;
     for (int i = 0; i < r; i++) total *= ox_dim(c, x, i);
@@ -135,13 +136,13 @@ kiln_status ox_op_squeeze(ox_ctx *c)
     for (int k = 0; k < na; k++) {
         int64_t a = axes[k] < 0 ? axes[k] + full : axes[k];
         if (a < 0 || a >= full) return ox_fail(c, KILN_ERR_FORMAT, "axis %lld out of range", (long long)axes[k]);
-        if (a == 0) return ox_fail(c, KILN_ERR_UNSUPPORTED, "%s of axis 0, the batch axis", c->node->op_type);
+        if (a == 0 && !c->fixed) return ox_fail_batch(c, "%s of axis 0, the batch axis", c->node->op_type);
         mark |= 1u << a;
     }
     if (sq) {
         for (int i = 0; i < r; i++) {
             int64_t d = ox_dim(c, x, i);
-            int drop = na < 0 ? i > 0 && d == 1 : (int)(mark >> i & 1);
+            int drop = na < 0 ? (i > 0 || c->fixed) && d == 1 : (int)(mark >> i & 1);
             if (drop && d != 1) return ox_fail(c, KILN_ERR_FORMAT, "squeezing axis %d of size %lld", i, (long long)d);
             if (!drop) dims[out_r++] = d;
         }
@@ -156,7 +157,7 @@ kiln_status ox_op_transpose(ox_ctx *c)
     const ox_val *x;
     kiln_status st = ox_act_in(c, 0, &x);
     if (st) return st;
-    int r = ox_rank(c, x), inv[KILN_MAX_RANK], out[KILN_MAX_RANK], seen[KILN_MAX_RANK] = { 0 };
+    int r = ox_rank(c, x), inv[KILN_MAX_RANK], out[KILN_MAX_RANK] = { 0 }, seen[KILN_MAX_RANK] = { 0 };
     int64_t p[KILN_MAX_RANK + 2];
     int np = ox_attr_ints(c->node, "perm", p, KILN_MAX_RANK + 2);
     if (np < 0)
@@ -167,7 +168,7 @@ kiln_status ox_op_transpose(ox_ctx *c)
         if (p[j] < 0 || p[j] >= r || seen[p[j]]++) return ox_fail(c, KILN_ERR_FORMAT, "perm is not a permutation");
         inv[p[j]] = j; /* output logical axis j is input logical axis p[j] */
     }
-    for (int q = 0; q < r; q++) out[q] = inv[x->perm[q]];
+    for (int q = 0; q < r + ox_virt(x); q++) out[q] = x->perm[q] == OX_VIRTUAL ? OX_VIRTUAL : inv[x->perm[q]];
     return ox_set_act(c, 0, x->vid, out); /* relabel only: same kiln value */
 }
 
@@ -178,9 +179,9 @@ kiln_status ox_op_transpose(ox_ctx *c)
 static kiln_status concat_constants(ox_ctx *c, int axis, int vid, const int *perm, int *out)
 {
     const Onnx__NodeProto *n = c->node;
-    const int r = c->g->values[vid].rank;
     ox_val act = { .name = "", .kind = OX_ACT, .vid = vid };
     memcpy(act.perm, perm, sizeof act.perm);
+    const int r = ox_rank(c, &act);
     int64_t before = 0, after = 0, total = 0, mid = ox_dim(c, &act, axis);
     int seen_act = 0;
     for (int i = 0; i < (int)n->n_input; i++) {
@@ -234,7 +235,7 @@ static kiln_status concat_constants(ox_ctx *c, int axis, int vid, const int *per
     int ids[2];
     kiln_attrs a;
     kiln_attrs_init(&a);
-    a.rank = r;
+    a.rank = r + ox_virt(&act);
     const int pa = ox_phys_axis(&act, r, axis);
     a.pads_begin[pa] = (int32_t)before;
     a.pads_end[pa] = (int32_t)after;
@@ -269,7 +270,7 @@ kiln_status ox_op_concat(ox_ctx *c)
     int64_t axis = ox_attr_i(c->node, "axis", 1);
     if (axis < 0) axis += r;
     if (axis < 0 || axis >= r) return ox_fail(c, KILN_ERR_FORMAT, "axis out of range");
-    if (axis == first->perm[0]) return ox_fail(c, KILN_ERR_UNSUPPORTED, "concatenation along the batch axis");
+    if (axis == first->perm[0]) return ox_fail_batch(c, "concatenation along the batch axis");
     int perm[KILN_MAX_RANK], vid;
     memcpy(perm, first->perm, sizeof perm);
     kiln_attrs a;
@@ -307,14 +308,13 @@ kiln_status ox_op_pad(ox_ctx *c)
     if (np != 2 * naxes) return ox_fail(c, KILN_ERR_FORMAT, "pads has %d values for %d axes", np, naxes);
     kiln_attrs a;
     kiln_attrs_init(&a);
-    a.rank = r;
+    a.rank = r + ox_virt(x);
     a.pad_value = value;
     for (int k = 0; k < naxes; k++) {
         int64_t ax = na >= 0 ? (axes[k] < 0 ? axes[k] + r : axes[k]) : k;
         if (ax < 0 || ax >= r) return ox_fail(c, KILN_ERR_FORMAT, "axis out of range");
         if (pads[k] < 0 || pads[k + naxes] < 0) return ox_fail(c, KILN_ERR_UNSUPPORTED, "negative pads (cropping)");
-        if (ax == x->perm[0] && (pads[k] || pads[k + naxes]))
-            return ox_fail(c, KILN_ERR_UNSUPPORTED, "padding the batch axis");
+        if (ax == x->perm[0] && (pads[k] || pads[k + naxes])) return ox_fail_batch(c, "padding the batch axis");
         int p = ox_phys_axis(x, r, (int)ax);
         a.pads_begin[p] = (int)pads[k];
         a.pads_end[p] = (int)pads[k + naxes];
@@ -339,12 +339,13 @@ kiln_status ox_op_reduce(ox_ctx *c)
     if (st) return st;
     int keep = (int)ox_attr_i(c->node, "keepdims", 1);
     if (na <= 0 && ox_attr_i(c->node, "noop_with_empty_axes", 0)) return ox_op_identity(c);
-    if (na <= 0) return ox_fail(c, KILN_ERR_UNSUPPORTED, "reduction over every axis, the batch included");
+    if (na <= 0 && !c->fixed) return ox_fail_batch(c, "reduction over every axis, the batch included");
     unsigned red = 0;
+    if (na <= 0) red = (1u << r) - 1; /* fixed-shape mode: every axis */
     for (int k = 0; k < na; k++) {
         int64_t a = axes[k] < 0 ? axes[k] + r : axes[k];
         if (a < 0 || a >= r) return ox_fail(c, KILN_ERR_FORMAT, "axis %lld out of range", (long long)axes[k]);
-        if (a == x->perm[0]) return ox_fail(c, KILN_ERR_UNSUPPORTED, "reduction over the batch axis");
+        if (a == x->perm[0]) return ox_fail_batch(c, "reduction over the batch axis");
         red |= 1u << a;
     }
     kiln_op op = mean ? KILN_OP_GLOBAL_AVGPOOL : KILN_OP_GLOBAL_MAXPOOL;
@@ -356,7 +357,7 @@ kiln_status ox_op_reduce(ox_ctx *c)
         if (red >> i & 1) target[nt++] = i;
     for (int i = 0; i < r; i++)
         if (!(red >> i & 1) && i != x->perm[0]) target[nt++] = i;
-    if (r == 4 && __builtin_popcount(red) == 2) {
+    if (r == 4 && __builtin_popcount(red) == 2 && !c->fixed) {
         if ((st = ox_to_perm(c, x, target, &in))) return st;
         a.keepdims = keep;
         if ((st = ox_emit(c, op, "", &in, 1, &a, &vid))) return st;
@@ -364,9 +365,9 @@ kiln_status ox_op_reduce(ox_ctx *c)
         int b = target[0] < target[3] ? 0 : 1, out[2] = { b, 1 - b }; /* the batch and the kept axis, renumbered */
         return ox_set_act(c, 0, vid, out);
     }
-    if (x->perm[0] != 0) return ox_fail(c, KILN_ERR_UNSUPPORTED, "reduction of a tensor whose batch is not first");
+    if (!c->fixed && x->perm[0] != 0) return ox_fail_batch(c, "reduction of a tensor whose batch is not first");
     int64_t nr = 1, nk = 1, view[4], dims[KILN_MAX_RANK];
-    for (int i = 1; i < r; i++) *((red >> i & 1) ? &nr : &nk) *= ox_dim(c, x, i);
+    for (int i = c->fixed ? 0 : 1; i < r; i++) *((red >> i & 1) ? &nr : &nk) *= ox_dim(c, x, i);
     if ((st = ox_to_perm(c, x, target, &in))) return st;
     view[0] = 1, view[1] = nr, view[2] = 1, view[3] = nk;
     if ((st = ox_reshape_phys(c, in, 4, view, "view", &in))) return st;
@@ -376,10 +377,12 @@ kiln_status ox_op_reduce(ox_ctx *c)
     for (int i = 0; i < r; i++)
         if (!(red >> i & 1)) dims[out_r++] = ox_dim(c, x, i);
         else if (keep) dims[out_r++] = 1;
-    if (out_r < 2) { /* [N]: kiln activations keep a feature axis; ONNX's [N] result is [N, 1] here */
-        return ox_fail(c, KILN_ERR_UNSUPPORTED, "the result would have the batch axis only");
-    }
-    if ((st = ox_reshape_phys(c, vid, out_r, dims, "", &vid))) return st;
+    if (out_r < 1) return ox_fail(c, KILN_ERR_UNSUPPORTED, "a scalar result (kiln tensors have at least one axis)");
+    if (out_r < 2 && !c->fixed) /* [N]: kiln activations keep a feature axis; ONNX's [N] result is [N, 1] here */
+        return ox_fail_batch(c, "the result would have the batch axis only");
+    int64_t kd[KILN_MAX_RANK];
+    const int kr = ox_kdims(c, out_r, dims, kd);
+    if ((st = ox_reshape_phys(c, vid, kr, kd, "", &vid))) return st;
     return ox_set_act(c, 0, vid, NULL);
 }
 

@@ -99,7 +99,7 @@ static int spatial_rank_ok(const Onnx__NodeProto *n)
 {
     int64_t k[8];
     int nk = ox_attr_ints(n, "kernel_shape", k, 8);
-    return nk < 0 || nk == 1 || nk == 2;
+    return nk < 0 || nk == 1 || nk == 2 || (nk == 3 && strcmp(n->op_type, "Conv")); /* 3-D pooling: decomposed */
 }
 
 const char *ox_unsupported(const ox_ctx *c, const Onnx__NodeProto *n)
@@ -109,12 +109,14 @@ const char *ox_unsupported(const ox_ctx *c, const Onnx__NodeProto *n)
     if (!ox_lookup(op)) return "";
     char buf[64];
     if (!strcmp(op, "Conv") || !strcmp(op, "MaxPool") || !strcmp(op, "AveragePool")) {
-        if (!spatial_rank_ok(n)) return "only 1-D and 2-D kernels (3-D NCL, 4-D NCHW tensors)";
+        if (!spatial_rank_ok(n))
+            return !strcmp(op, "Conv") ? "only 1-D and 2-D kernels (3-D NCL, 4-D NCHW tensors)"
+                                       : "only 1-D, 2-D and 3-D kernels (3-D NCL, 4-D NCHW, 5-D NCDHW tensors)";
     }
     if (!strcmp(op, "MaxPool") && output_used(n, 1)) return "the Indices output is not supported";
     if (!strcmp(op, "BatchNormalization")) {
-        if (ox_attr_i(n, "training_mode", 0)) return "training_mode=1";
-        if (output_used(n, 1) || output_used(n, 2)) return "running mean/var outputs (training) are not supported";
+        if (!ox_attr_i(n, "training_mode", 0) && (output_used(n, 1) || output_used(n, 2)))
+            return "running mean/var outputs (training) are not supported";
         if (c->opset < 9 && !ox_attr_i(n, "spatial", 1)) return "spatial=0";
     }
     if (!strcmp(op, "Dropout") && output_used(n, 1)) return "the mask output is not supported";
@@ -124,17 +126,12 @@ const char *ox_unsupported(const ox_ctx *c, const Onnx__NodeProto *n)
         const char *a = ox_attr_s(n, "approximate", "none", buf, sizeof buf);
         if (strcmp(a, "none") && strcmp(a, "tanh")) return "approximate must be none or tanh";
     }
-    if (!strcmp(op, "Selu")) {
-        float a = ox_attr_f(n, "alpha", 1.67326319217681884765625f), g = ox_attr_f(n, "gamma", 1.05070102214813232421875f);
-        if (fabsf(a - 1.6732632f) > 1e-6f || fabsf(g - 1.0507010f) > 1e-6f) return "only the default alpha and gamma";
-    }
     if (!strcmp(op, "Resize") || !strcmp(op, "Upsample")) {
         const char *m = ox_attr_s(n, "mode", "nearest", buf, sizeof buf);
         if (strcmp(m, "nearest") && strcmp(m, "linear") && strcmp(m, "bilinear") && strcmp(m, "cubic") &&
             strcmp(m, "bicubic"))
             return "only nearest, linear and cubic modes";
     }
-    if (!strcmp(op, "Gemm") && ox_attr_i(n, "transA", 0)) return "transA=1 (the activation must not be transposed)";
     if (!strcmp(op, "Max") || !strcmp(op, "Min")) {
         if (n->n_input < 1) return "no inputs";
     }

@@ -99,6 +99,20 @@ kiln_status ox_fail(ox_ctx *c, kiln_status st, const char *fmt, ...)
                      (long long)c->opset, why);
 }
 
+kiln_status ox_fail_batch(ox_ctx *c, const char *fmt, ...)
+{
+    char why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (!c->batch_refused && c->node)
+        snprintf(c->batch_node, sizeof c->batch_node, "node '%.200s' (%.60s)", c->node_name,
+                 c->node->op_type ? c->node->op_type : "?");
+    c->batch_refused = 1;
+    return ox_fail(c, KILN_ERR_UNSUPPORTED, "%s", why);
+}
+
 int ox_has_in(const ox_ctx *c, int i)
 {
     return c->node && i < (int)c->node->n_input && c->node->input[i] && c->node->input[i][0];
@@ -152,7 +166,8 @@ kiln_status ox_set_act(ox_ctx *c, int out_index, int vid, const int *perm)
     v.kind = OX_ACT;
     v.vid = vid;
     int r = c->g->values[vid].rank;
-    for (int i = 0; i < r; i++) v.perm[i] = perm ? perm[i] : i;
+    if (perm) memcpy(v.perm, perm, sizeof(int) * (size_t)r);
+    else ox_identity(c, v.perm, r - c->fixed);
     if (!ox_put(c, &v)) return ox_fail(c, KILN_ERR_NO_MEMORY, "out of memory");
     return KILN_OK;
 }
