@@ -154,6 +154,9 @@ typedef struct {
                                * name) kept in FP32 in an FP16 engine whatever their range, or NULL */
     int fast_math;            /* 1: CPU tactics may also use kernels with a larger float32 error (Winograd F(4x4):
                                * ~4x the gemm's, amplified by deep nets: docs/PERFORMANCE.md); default 0 */
+    int pass_batch;           /* CPU engines with batch_max > 1: samples per pass through the layers (a larger batch
+                               * runs as several passes, each layer's data staying in cache); 0 (default) = chosen by
+                               * timing whole runs with timed tactics, the whole batch otherwise; N >= 1 forces N */
 } kiln_build_options;
 
 /* FP16 engines: a layer whose calibration range (max |value| it reads or writes, pre-activation included) exceeds this

@@ -189,6 +189,41 @@ static kiln_status cache_save(const timing_cache *c, const char *path)
     return KILN_OK;
 }
 
+/* Samples per pass (build_pass_batch.c) in the same cache: one entry per network, keyed by every layer's key, named
+ * "pass_batch:N" (0 = the whole batch), so a rebuild with the cache times no whole runs either. */
+static uint64_t network_key(const kiln_engine *e, const kiln_build_options *o)
+{
+    uint64_t h = fnv(0x9a55ba7cULL, e->batch_max);
+    for (int i = 0; i < e->g->n_nodes; i++)
+        h = fnv(h, (int64_t)layer_key(e->g, &e->g->nodes[i], e->batch_max, e->threads, o->fast_math));
+    return h;
+}
+
+int kiln_cpu_cached_pass_batch(const kiln_engine *e, const kiln_build_options *o)
+{
+    if (!o->timing_cache) return -1;
+    timing_cache c = { 0 };
+    cache_load(&c, o->timing_cache);
+    const cache_entry *ce = cache_find(&c, network_key(e, o));
+    int pb = -1;
+    if (ce && sscanf(ce->name, "pass_batch:%d", &pb) != 1) pb = -1;
+    free(c.v);
+    return pb >= 0 && pb <= e->batch_max ? pb : -1;
+}
+
+kiln_status kiln_cpu_cache_pass_batch(const kiln_engine *e, const kiln_build_options *o, int pass_batch, double ms)
+{
+    if (!o->timing_cache) return KILN_OK;
+    timing_cache c = { 0 };
+    cache_load(&c, o->timing_cache);
+    char name[32];
+    snprintf(name, sizeof name, "pass_batch:%d", pass_batch);
+    cache_put(&c, network_key(e, o), name, 1e3 * ms);
+    kiln_status st = cache_save(&c, o->timing_cache);
+    free(c.v);
+    return st;
+}
+
 /* ---- timing --------------------------------------------------------------------------------------------------- */
 
 static double now_us(void)

@@ -14,6 +14,10 @@ kiln_status kiln_cpu_choose_tactics(kiln_engine *e, const kiln_build_options *op
 /* Resolve every layer's recorded tactic to one that runs on this CPU, pack the weights those need and size the
  * workspace (e->workspace_bytes). Called by the builder and the loader; owns e->cpu (freed by the release call). */
 kiln_status kiln_cpu_engine_prepare(kiln_engine *e);
+/* The timing cache's samples-per-pass choice for this network (o->timing_cache), or -1 when it has none. */
+int kiln_cpu_cached_pass_batch(const kiln_engine *e, const kiln_build_options *o);
+/* Record it (no-op without o->timing_cache). */
+kiln_status kiln_cpu_cache_pass_batch(const kiln_engine *e, const kiln_build_options *o, int pass_batch, double ms);
 void kiln_cpu_engine_release(kiln_engine *e);
 /* The tactic that runs layer i here (differs from layers[i].tactic after an ISA fallback). */
 int kiln_cpu_engine_run_tactic(const kiln_engine *e, int layer);

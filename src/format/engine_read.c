@@ -309,6 +309,7 @@ static int parse_options(parser *p, kiln_engine *e)
     e->batch_min = kiln_r_i32(r);
     e->batch_max = kiln_r_i32(r);
     e->threads = kiln_r_i32(r);
+    e->pass_batch = kiln_r_i32(r); /* v4 */
     char *fmt = kiln_r_str(r);
     if (r->bad) {
         free(fmt);
@@ -323,6 +324,8 @@ static int parse_options(parser *p, kiln_engine *e)
     if (e->batch_min < 1 || e->batch_min > e->batch_max || e->batch_max > KILN_EF_MAX_BATCH)
         return CORRUPT(p, "batch range %d:%d", e->batch_min, e->batch_max);
     if (e->threads < 1 || e->threads > KILN_EF_MAX_THREADS) return CORRUPT(p, "thread count %d", e->threads);
+    if (e->pass_batch < 0 || e->pass_batch > e->batch_max)
+        return CORRUPT(p, "samples per pass %d outside 0..%d", e->pass_batch, e->batch_max);
     return 0;
 }
 

@@ -55,6 +55,7 @@ static void write_meta(kiln_wbuf *w, const kiln_engine *e)
     kiln_w_i32(w, e->batch_min);
     kiln_w_i32(w, e->batch_max);
     kiln_w_i32(w, e->threads);
+    kiln_w_i32(w, e->pass_batch); /* v4 */
     kiln_w_str(w, e->source_format);
     /* graph: values */
     kiln_w_u32(w, (uint32_t)g->n_values);

@@ -10,5 +10,8 @@ kiln_status kiln_engine_optimize(kiln_engine *e, const kiln_build_options *o);
 /* Plan e->g's activations for e->batch_max: allocates and fills e->value_offset / e->value_pitch, sets
  * e->arena_bytes and e->plan_lower_bound; *sum_bytes = all activations in their own buffers. */
 kiln_status kiln_engine_plan(kiln_engine *e, const kiln_build_options *o, int64_t *sum_bytes);
+/* CPU engines: set e->pass_batch (samples per pass through the layers) from o->pass_batch, or by timing whole runs
+ * at batch_max for 0 (whole batch), 1, 2, 4 (timed tactics; build_pass_batch.c). e must be ready to run. */
+kiln_status kiln_choose_pass_batch(kiln_engine *e, const kiln_build_options *o);
 
 #endif

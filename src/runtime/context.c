@@ -27,6 +27,7 @@ void kiln_context_free(kiln_context *c)
     free(c->bound_inputs);
     free(c->bound_outputs);
     free(c->value_ptr);
+    free(c->sample_floats);
     free(c->gpu_layer_ms);
     kiln_threadpool_free(c->pool);
     free(c);
@@ -47,10 +48,20 @@ kiln_status kiln_context_create(const kiln_engine *e, kiln_context **out)
     c->bound_inputs = calloc((size_t)e->g->n_inputs + 1, sizeof(float *));
     c->bound_outputs = calloc((size_t)e->g->n_outputs + 1, sizeof(float *));
     c->value_ptr = calloc((size_t)e->g->n_values + 1, sizeof(float *));
-    if (!c->arena || !c->workspace || !c->bound_inputs || !c->bound_outputs || !c->value_ptr) {
+    c->sample_floats = calloc((size_t)e->g->n_values + 1, sizeof(int64_t));
+    if (!c->arena || !c->workspace || !c->bound_inputs || !c->bound_outputs || !c->value_ptr || !c->sample_floats) {
         kiln_context_free(c);
         return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory for a context (arena %lld bytes, workspace %lld bytes)",
                          (long long)e->arena_bytes, (long long)e->workspace_bytes);
+    }
+    /* Passes (kiln_engine.pass_batch) move through the caller's input and output buffers one sample size at a time;
+     * arena values stay at the start of their slots (sample_floats 0): every pass reuses the same, cache-warm
+     * memory. Values live at the same time have disjoint slots for all of batch_max, so their first samples are
+     * disjoint too. */
+    for (int v = 0; v < e->g->n_values; v++) {
+        const kiln_value *val = &e->g->values[v];
+        if (val->kind == KILN_VALUE_CONSTANT || e->value_offset[v] >= 0) continue;
+        c->sample_floats[v] = kiln_value_numel(val); /* bound buffers are dense */
     }
     if (on_gpu) {
         kiln_status st = kiln_cuda_load(&c->gpu_api);
@@ -198,13 +209,20 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
     kiln_kernel_args a;
     memset(&a, 0, sizeof a);
     a.g = g;
-    a.batch = batch;
     a.workspace = e->workspace_bytes ? c->workspace : NULL;
+    /* Passes of pass_batch samples (kiln_engine.pass_batch): every layer on samples [s0, s0 + nb), then the next ones
+     * (samples never mix: the batch rule). With a layer callback (profiling, per-layer compare) the whole batch runs
+     * in one pass, so callbacks see every sample; the arena is planned for batch_max, which allows it. */
+    const int pb = e->pass_batch > 0 && e->pass_batch < batch && !c->layer_cb ? e->pass_batch : batch;
+    for (int s0 = 0; s0 < batch; s0 += pb) {
+    a.batch = pb < batch - s0 ? pb : batch - s0;
     for (int i = 0; i < g->n_nodes; i++) {
         const kiln_node *n = &g->nodes[i];
         a.node = n;
-        for (int j = 0; j < n->n_inputs; j++) a.in[j] = c->value_ptr[n->inputs[j]];
-        a.out = c->value_ptr[n->output];
+        for (int j = 0; j < n->n_inputs; j++)
+            a.in[j] = c->value_ptr[n->inputs[j]] ? c->value_ptr[n->inputs[j]] + s0 * c->sample_floats[n->inputs[j]]
+                                                 : NULL;
+        a.out = c->value_ptr[n->output] ? c->value_ptr[n->output] + s0 * c->sample_floats[n->output] : NULL;
         /* row pitches of memory-planner views (kernel.h); 0 = dense */
         for (int j = 0; j < n->n_inputs; j++) a.in_pitch[j] = e->value_pitch ? e->value_pitch[n->inputs[j]] : 0;
         a.out_pitch = e->value_pitch ? e->value_pitch[n->output] : 0;
@@ -213,6 +231,7 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
         /* The layer's tactic as resolved for this CPU (tactic 0: the reference kernel). */
         kiln_cpu_engine_run_layer(e, i, &a, c->pool);
         if (c->layer_cb) kiln_layer_notify(c, i, batch, layer_t0, a.out, a.out_pitch);
+    }
     }
     /* An output slot whose value is also an earlier slot's: copy (rare; keeps every bound buffer filled). */
     for (int i = 0; i < g->n_outputs; i++)

@@ -269,6 +269,9 @@ static void describe_text(const kiln_engine *e, FILE *f)
     fprintf(f, "engine: %s, %s, batch %d:%d, %d thread%s, from %s\n", kiln_target_name(e->target),
             e->precision == KILN_PRECISION_FP32 ? "FP32" : "FP16", e->batch_min, e->batch_max, e->threads,
             e->threads == 1 ? "" : "s", e->source_format[0] ? e->source_format : "?");
+    if (e->pass_batch > 0)
+        fprintf(f, "runs a batch in passes of %d sample%s through the layers\n",
+                e->pass_batch, e->pass_batch == 1 ? "" : "s");
     for (int k = 0; k < 2; k++) {
         int n = k ? g->n_outputs : g->n_inputs;
         fprintf(f, "%s:\n", k ? "outputs" : "inputs");
@@ -347,6 +350,7 @@ static void describe_json(const kiln_engine *e, FILE *f)
             e->batch_max, e->threads);
     json_str(f, e->source_format);
     if (g->fixed_shape) fprintf(f, ",\n  \"FixedShape\": true");
+    if (e->pass_batch > 0) fprintf(f, ",\n  \"PassBatch\": %d", e->pass_batch);
     fprintf(f, ",\n  \"Bindings\": [");
     int first = 1;
     for (int k = 0; k < 2; k++) {

@@ -39,6 +39,9 @@ struct kiln_engine {
     int64_t workspace_bytes;  /* largest layer workspace for batch_max */
     int32_t batch_min, batch_max;
     int32_t threads;
+    int32_t pass_batch;       /* CPU: samples per pass through the layers (a run of a larger batch walks every layer
+                               * on pass_batch samples, then the next ones: each layer's data stays in cache, as at
+                               * batch 1); 0 = the whole batch in one pass. Chosen by timing (build_pass_batch.c) */
     int32_t precision;        /* kiln_precision */
     uint32_t target;          /* KILN_TARGET_* */
     char source_format[24];   /* "keras-h5" */
@@ -63,6 +66,7 @@ struct kiln_context {
     const float **bound_inputs;  /* owned array; caller's buffers */
     float **bound_outputs;       /* owned array; caller's buffers */
     float **value_ptr;        /* owned; per value: data pointer for the current run */
+    int64_t *sample_floats;   /* owned; per value: floats from one sample to the next (0 for constants) */
     struct kiln_threadpool *pool; /* owned; engine->threads threads (src/runtime/threadpool.h), NULL for 1 */
     void *gpu;                /* owned by the CUDA backend (CUDA engines only; backend_cuda.h), else NULL */
     const struct kiln_cuda_backend_api_s *gpu_api; /* the loaded backend's table when gpu is set */

@@ -18,7 +18,8 @@ in float64 and TensorFlow's other float32 kernel path (oneDNN; the corpus uses E
 random-weight nets amplify round-off: TensorFlow's two paths then also differ from each other by more than it), the
 1e-4 criterion is below the float32 noise of the model; kiln then PASSES (noise-limited) when it is no farther from
 float64 than twice the farther TensorFlow path (the two paths' own errors differ by ~2x) and every sample's top-1
-equals float64's. Anything else fails.
+equals float64's, or, on a sample where a TensorFlow float32 path's top-1 differs from float64's (a tie at float32
+precision), is one of the TensorFlow paths' top-1. Anything else fails.
 --doc writes the results table (model, format, max|d|, top-1 agreement, build time) as Markdown.
 Exit 0 when everything passes, 1 on a failure, 77 (ctest SKIP) when neither Keras flavour is importable.
 """
@@ -148,10 +149,14 @@ def noise_verdict(e, d, out):
     tf_err = max(float(np.max(np.abs(y32 - y64))), float(np.max(np.abs(ydnn - y64))))
     kiln_err = float(np.max(np.abs(out.astype(np.float64) - y64)))
     top_ok = True
-    if softmax:
-        top_ok = bool(np.all(out.reshape(-1, out.shape[-1]).argmax(-1) == y64.reshape(-1, y64.shape[-1]).argmax(-1)))
+    if softmax:  # float64's top-1, or on a sample where TensorFlow's own float32 flips it, one TensorFlow gives
+        tops = [y.reshape(-1, y.shape[-1]).argmax(-1) for y in (y64, y32, ydnn)]
+        mine = out.reshape(-1, out.shape[-1]).argmax(-1)
+        allowed = [{t64} | ({te, td} if t64 not in (te, td) or te != td else set())
+                   for t64, te, td in zip(*tops)]
+        top_ok = all(m in a for m, a in zip(mine, allowed))
     ok = tf_err > tol and kiln_err <= 2 * tf_err and top_ok
-    text = (f"float64: TF fp32 {tf_err:.2e}, kiln {kiln_err:.2e}, top-1 {'=' if top_ok else '!='} fp64 -> "
+    text = (f"float64: TF fp32 {tf_err:.2e}, kiln {kiln_err:.2e}, top-1 {'as fp64 (or TF fp32 where it flips)' if top_ok else 'differs'} -> "
             + ("PASS (noise-limited)" if ok else "still FAIL"))
     return ok, text
 
@@ -169,7 +174,8 @@ def write_doc(path, rows, tier, cmd, versions, note=None):
              "when TensorFlow's own float32 output (either CPU kernel path, Eigen or oneDNN) is not within the "
              "tolerance of float64 either, the criterion is below the model's float32 noise, and kiln passes "
              "(noise-limited) when it is no farther from float64 than twice the farther TensorFlow path, with "
-             "float64's top-1 on every sample.", "",
+             "float64's top-1 on every sample (or, where a TensorFlow float32 path's top-1 differs from float64's, "
+             "one of the TensorFlow paths' top-1).", "",
              f"**{n_pass} of {len(rows)} passed** ({len(rows) - n_noise - (len(rows) - n_pass)} within 1e-4 of "
              f"Keras, {n_noise} noise-limited).", ""] + ([note, ""] if note else []) + [
              "| model | format | input | params | max abs diff | top-1 agreement | build time (s) | result |",

@@ -168,13 +168,20 @@ int main(void)
     snprintf(want, sizeof want, "built for %s, this machine is %s", kiln_target_name(other),
              kiln_target_name(kiln_host_target()));
     expect_load_fails(tmp_bad, KILN_ERR_TARGET, want, "other target");
-    /* ---- valid checksum, impossible counts: value count at 48 + 16 + (4 + strlen("test")) ---- */
+    /* ---- valid checksum, impossible counts: value count at 48 + 20 (options, v4) + (4 + strlen("test")) ---- */
     memcpy(b, img, n);
-    CHECK(get32(b + 72) == (uint32_t)built->g->n_values, "value count not where the spec puts it");
-    put32(b + 72, 0x7FFFFFFFu);
+    CHECK(get32(b + 76) == (uint32_t)built->g->n_values, "value count not where the spec puts it");
+    put32(b + 76, 0x7FFFFFFFu);
     reseal(b, n);
     spit(tmp_bad, b, n);
     expect_load_fails(tmp_bad, KILN_ERR_FORMAT, "corrupt (value count", "huge value count");
+    /* samples per pass (options + 16) above batch_max */
+    memcpy(b, img, n);
+    CHECK(get32(b + 64) == 0, "pass_batch not where the spec puts it");
+    put32(b + 64, 99);
+    reseal(b, n);
+    spit(tmp_bad, b, n);
+    expect_load_fails(tmp_bad, KILN_ERR_FORMAT, "corrupt (samples per pass 99", "pass_batch above batch_max");
     memcpy(b, img, n);
     put32(b + 32, 8); /* weights offset inside the header */
     reseal(b, n);

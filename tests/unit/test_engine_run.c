@@ -2,6 +2,7 @@
  * (the oracle, no passes, one buffer per value), for every batch in the range; options are validated; contexts are
  * independent; describe shows the fused layers. */
 #include <cjson/cJSON.h>
+#include <unistd.h>
 
 #include "test_engine_util.h"
 
@@ -12,8 +13,9 @@ typedef struct {
     kiln_graph *(*make)(void);
 } graph_case;
 
-/* Build `g` as an engine (batch 1:4, passes as given) and compare with the oracle at batch 3 within 1e-5. */
-static void check_against_oracle(const graph_case *gc, const char *disabled)
+/* Build `g` as an engine (batch 1:4, optimizer passes as given, pass_batch samples per pass through the layers) and
+ * compare with the oracle at batch 3 within 1e-5; with pass_batch, also after an engine save -> load. */
+static void check_against_oracle(const graph_case *gc, const char *disabled, int pass_batch)
 {
     t_rng = 777u;
     kiln_network *net = t_network(gc->make());
@@ -24,10 +26,24 @@ static void check_against_oracle(const graph_case *gc, const char *disabled)
     opt.batch_min = 1;
     opt.batch_max = MAXB;
     opt.disabled_passes = disabled;
+    opt.pass_batch = pass_batch;
     kiln_engine *e = NULL;
     kiln_context *ctx = NULL;
     CHECK_OK(kiln_engine_build(net, &opt, &e));
     if (!e) goto done;
+    if (pass_batch) { /* batch 3 runs as passes of 1+1+1 or 2+1: through a saved and reloaded engine */
+        CHECK(e->pass_batch == pass_batch, "pass_batch %d asked, engine has %d", pass_batch, e->pass_batch);
+        char path[] = "/tmp/kiln_test_passXXXXXX";
+        int fd = mkstemp(path);
+        if (fd >= 0) close(fd);
+        CHECK_OK(kiln_engine_save(e, path));
+        kiln_engine_free(e);
+        e = NULL;
+        CHECK_OK(kiln_engine_load(path, &e));
+        unlink(path);
+        if (!e) goto done;
+        CHECK(e->pass_batch == pass_batch, "pass_batch %d lost in the engine file (%d)", pass_batch, e->pass_batch);
+    }
     CHECK(g->n_nodes == in_nodes, "build changed the network (%d -> %d nodes)", in_nodes, g->n_nodes);
     CHECK_OK(kiln_context_create(e, &ctx));
     const int batch = 3;
@@ -48,8 +64,8 @@ static void check_against_oracle(const graph_case *gc, const char *disabled)
     for (int i = 0; i < g->n_outputs; i++) {
         int64_t n = t_numel_batch(g, g->outputs[i], batch);
         float d = t_max_abs_diff(want[i], got[i], n);
-        CHECK(d <= 1e-5f, "%s (disabled: %s) output %d: max |engine - oracle| = %g", gc->label,
-              disabled ? disabled : "none", i, d);
+        CHECK(d <= 1e-5f, "%s (disabled: %s, pass batch %d) output %d: max |engine - oracle| = %g", gc->label,
+              disabled ? disabled : "none", pass_batch, i, d);
         /* the engine's output i is the network's output i, by name */
         kiln_tensor_info info;
         CHECK_OK(kiln_engine_output_info(e, i, &info));
@@ -265,7 +281,8 @@ int main(void)
     const char *disabled[] = { NULL, "remove_identity,fold_batchnorm,fuse_activation", "fuse_activation",
                                "fold_batchnorm", "remove_identity" };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        for (size_t d = 0; d < sizeof disabled / sizeof disabled[0]; d++) check_against_oracle(&cases[c], disabled[d]);
+        for (size_t d = 0; d < sizeof disabled / sizeof disabled[0]; d++)
+            for (int pb = 0; pb <= (d == 0 ? 2 : 0); pb++) check_against_oracle(&cases[c], disabled[d], pb);
     check_fusion_names();
     check_batch_range();
     check_options();

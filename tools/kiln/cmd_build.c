@@ -14,7 +14,7 @@
 static const char help[] =
     "usage: kiln build MODEL -o ENGINE [--batch N|MIN:MAX] [--threads N] [--device cpu|cuda] [--fp16]\n"
     "                  [--calib FILE.npy|DIR]... [--calib-range LO:HI] [--fp32-layers LIST] [--timing-cache FILE]\n"
-    "                  [--fast-math] [--disable-pass LIST] [--no-fusion] [--dump-after PASS] [--verbose]\n"
+    "                  [--fast-math] [--pass-batch N] [--disable-pass LIST] [--no-fusion] [--dump-after PASS] [--verbose]\n"
     "\n"
     "Import MODEL (Keras .h5/.keras or ONNX; format detected from the content), optimize it for this machine's\n"
     "CPU (or its GPU with --device cuda), plan its memory and write the engine file ENGINE.\n"
@@ -36,6 +36,8 @@ static const char help[] =
     "                         faster on ResNets; its error is ~4x the gemm's and deep nets amplify it: ResNet152\n"
     "                         ends ~5e-4 from float64 Keras instead of ~1e-4). Off: results stay as close to the\n"
     "                         exact answer as TensorFlow's own float32 kernels are\n"
+    "  --pass-batch N         CPU, batch above 1: run the layers on N samples at a time (each layer's data stays\n"
+    "                         in cache); default: timed builds try 1, 2, 4 and the whole batch and keep the fastest\n"
     "  --device cpu|cuda      where the engine runs (default cpu). cuda: the NVIDIA GPU present now (its SM version\n"
     "                         is recorded; another GPU refuses the engine); needs build/libkiln_cuda.so ('make cuda')\n"
     "  --fp16                 FP16 storage and Tensor Core math with FP32 accumulation (--device cuda only). Layers\n"
@@ -216,6 +218,12 @@ static int parse_and_build(int argc, char **argv)
             opt.timing_cache = a.value;
         } else if (cli_flag(&a, "--fast-math", NULL)) {
             opt.fast_math = 1;
+        } else if (cli_option(&a, "--pass-batch", NULL)) {
+            char *end = NULL;
+            const long v = a.error ? 0 : strtol(a.value, &end, 10);
+            if (!a.error && (end == a.value || *end || v < 1 || v > 4096))
+                return cli_usage("build", "--pass-batch wants a number of samples from 1 to 4096, not '%s'", a.value);
+            opt.pass_batch = (int)v;
         } else if (cli_option(&a, "--device", NULL)) {
             if (!a.error && strcmp(a.value, "cpu") && strcmp(a.value, "cuda"))
                 return cli_usage("build", "--device wants cpu or cuda, not '%s'", a.value);
