@@ -242,7 +242,13 @@ typedef struct {
     int backend, tactic; /* 0, 0 = CPU reference kernel */
     int precision;       /* kiln_precision the layer runs at (FP16 engines keep overflowing layers in FP32) */
     float range;         /* FP16 engines: max |value| the layer read or wrote on the calibration data; -1 otherwise */
+    double flops;        /* floating-point operations per sample of its convolution / dense product (2 per
+                          * multiply-add: 2 * OH * OW * Cout * KH * KW * Cin / groups); 0 for other layers */
 } kiln_layer_info;
+
+/* Measured FMA peak of one CPU core at the instruction level kiln uses here (AVX-512 or AVX2 vfmadd231ps chains, ~50
+ * ms), in GFLOP/s; 0 where it is not measured (other CPUs). For "% of peak" in `kiln bench --dumpProfile`. */
+double kiln_cpu_peak_gflops(void);
 
 int kiln_engine_num_layers(const kiln_engine *engine);
 kiln_status kiln_engine_layer_info(const kiln_engine *engine, int index, kiln_layer_info *info);

@@ -4,8 +4,8 @@
 #define KILN_FORMAT_ENGINE_FILE_H
 
 #define KILN_ENGINE_MAGIC "KILNENG\0"      /* 8 bytes, the NUL included */
-#define KILN_ENGINE_FORMAT_VERSION 4u /* v2: attrs act2, plan value_pitch, build report; v3: layer precision, range;
-                                        * v4: header flag KILN_EF_FLAG_FIXED_SHAPE */
+#define KILN_ENGINE_FORMAT_VERSION 5u /* v2: attrs act2, plan value_pitch, build report; v3: layer precision, range;
+                                        * v4: header flag KILN_EF_FLAG_FIXED_SHAPE; v5: options pass_batch */
 #define KILN_EF_FLAG_FIXED_SHAPE 1u   /* header flags bit 0: fixed-shape engine (kiln_graph.fixed_shape) */
 #define KILN_ENGINE_ENDIAN_MARKER 0x01020304u
 

@@ -33,6 +33,13 @@ kiln_status kiln_engine_layer_info(const kiln_engine *e, int index, kiln_layer_i
     info->tactic = e->layers[index].tactic;
     info->precision = e->layers[index].precision;
     info->range = e->layers[index].range;
+    if ((n->op == KILN_OP_CONV2D || n->op == KILN_OP_DENSE) && n->n_inputs >= 2) {
+        /* per sample: outputs x the weights each reads (conv HWIO weights: KH*KW*Cin/groups per output; dense [K,N]) */
+        const kiln_value *w = &e->g->values[n->inputs[1]];
+        const int64_t outs = kiln_value_numel(v), cout = v->dims[v->rank - 1];
+        const int64_t per_out = w->rank >= 2 && cout > 0 ? kiln_value_numel(w) / w->dims[w->rank - 1] : 0;
+        info->flops = 2.0 * (double)outs * (double)per_out;
+    }
     return KILN_OK;
 }
 

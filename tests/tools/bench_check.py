@@ -107,8 +107,15 @@ check(re.search(r"^Latency: min = .* ms, max = .* ms, mean = .* ms, median = .* 
                 r"percentile\(95%\) = .* ms, percentile\(99%\) = .* ms$", t, re.M) is not None, "text: Latency line")
 check(re.search(r"^Total Host Walltime: [0-9.e+-]+ s$", t, re.M) is not None, "text: Total Host Walltime")
 check(re.search(r"^Latency mean 95% CI: \[", t, re.M) is not None and "Coefficient of variation:" in t, "text: CI and CoV")
-check(re.search(r"^Layer +\| +Time \(ms\) \| +Avg\. Time \(ms\) \| +Median Time \(ms\) \| +Time %$", t, re.M) is not None,
-      "text: profile header")
+check(re.search(r"^Layer +\| +Time \(ms\) \| +Avg\. Time \(ms\) \| +Median Time \(ms\) \| +Time % \| +GFLOP/s \| +% peak$",
+                t, re.M) is not None, "text: profile header")
+# conv / dense rows: GFLOP/s = FLOPs / median time and % peak = GFLOP/s / the peak line's number
+peak = re.search(r"% peak: of ([0-9.]+) GFLOP/s", t)
+rows = [[c.strip() for c in l.split("|")] for l in t.splitlines() if l.count("|") == 6 and not l.startswith("Layer")]
+rated = [c for c in rows if c[5] and c[6]]
+check(peak is not None and float(peak.group(1)) > 1 and len(rated) >= 1 and
+      all(abs(float(c[6]) - 100 * float(c[5]) / float(peak.group(1))) <= 0.1 + 0.01 * float(c[6]) for c in rated),
+      "text: GFLOP/s and % peak of the conv/dense layers agree with the measured peak")
 table = [l for l in t.splitlines() if " | " in l]
 check(table[-1].startswith("Total ") and len(table) == len(names) + 2, "text: one row per layer, Total last")
 check("separate runs" in t, "text: --separateProfileRun noted")

@@ -234,6 +234,21 @@ static void check_describe(void)
         t_network_free(net);
         return;
     }
+    /* layer FLOPs (kiln bench's GFLOP/s): conv = 2 * OH * OW * Cout * KH * KW * Cin / groups from the attributes and
+     * the input's shape; dense = 2 * K * N; other layers 0 */
+    for (int i = 0; i < e->g->n_nodes; i++) {
+        const kiln_node *n = &e->g->nodes[i];
+        const kiln_value *x = &e->g->values[n->inputs[0]], *y = &e->g->values[n->output];
+        double want = 0;
+        if (n->op == KILN_OP_CONV2D)
+            want = 2.0 * (double)(y->dims[1] * y->dims[2] * y->dims[3]) * n->attrs.kernel[0] * n->attrs.kernel[1] *
+                   (double)(x->dims[3] / n->attrs.groups);
+        else if (n->op == KILN_OP_DENSE)
+            want = 2.0 * (double)x->dims[x->rank - 1] * (double)y->dims[y->rank - 1];
+        kiln_layer_info li;
+        CHECK_OK(kiln_engine_layer_info(e, i, &li));
+        CHECK(li.flops == want, "layer %d (%s): flops %g, expected %g", i, li.type, li.flops, want);
+    }
     char *text = NULL, *json = NULL;
     size_t tn = 0, jn = 0;
     FILE *f = open_memstream(&text, &tn);

@@ -16,6 +16,7 @@ typedef struct {
     double avg_ms;       /* total / runs */
     double median_ms;    /* median over the profiled runs */
     double percent;      /* share of the sum over every layer */
+    double gflops;       /* convolution / dense layers: FLOPs of the batch / median time, GFLOP/s; else 0 */
 } bench_layer;
 
 typedef struct {
@@ -47,6 +48,7 @@ typedef struct {
     int n_layers;
     bench_layer *layers;               /* execution order */
     double profile_total_ms, profile_total_median_ms;
+    double peak_gflops;                /* CPU engines: measured FMA peak of one core x threads (0: not measured) */
     bench_event *events;               /* the first traced profiled runs, for --trace */
     size_t n_events;
     size_t traced_runs;

@@ -227,15 +227,23 @@ static void print_profile(FILE *f, const bench_result *r)
 {
     int w = (int)name_width(r);
     fprintf(f, "\n=== Profile (%zu iterations%s) ===\n", r->profile_runs, r->separate_profile ? ", separate runs" : "");
-    fprintf(f, "%-*s | %10s | %15s | %17s | %7s\n", w, "Layer", "Time (ms)", "Avg. Time (ms)", "Median Time (ms)",
-            "Time %");
+    fprintf(f, "%-*s | %10s | %15s | %17s | %7s | %8s | %6s\n", w, "Layer", "Time (ms)", "Avg. Time (ms)",
+            "Median Time (ms)", "Time %", "GFLOP/s", "% peak");
     for (int i = 0; i < r->n_layers; i++) {
         const bench_layer *l = &r->layers[i];
-        fprintf(f, "%-*s | %10.4f | %15.5f | %17.5f | %7.2f\n", w, l->name, l->total_ms, l->avg_ms, l->median_ms,
+        fprintf(f, "%-*s | %10.4f | %15.5f | %17.5f | %7.2f", w, l->name, l->total_ms, l->avg_ms, l->median_ms,
                 l->percent);
+        if (l->gflops > 0) fprintf(f, " | %8.1f", l->gflops);
+        else fprintf(f, " | %8s", "");
+        if (l->gflops > 0 && r->peak_gflops > 0) fprintf(f, " | %6.1f\n", 100.0 * l->gflops / r->peak_gflops);
+        else fprintf(f, " | %6s\n", "");
     }
     fprintf(f, "%-*s | %10.4f | %15.5f | %17.5f | %7.2f\n", w, "Total", r->profile_total_ms,
             r->profile_runs ? r->profile_total_ms / (double)r->profile_runs : 0, r->profile_total_median_ms, 100.0);
+    if (r->peak_gflops > 0)
+        fprintf(f, "GFLOP/s: the layer's convolution / dense FLOPs (2 per multiply-add) for the batch over its median "
+                   "time; %% peak: of %.1f GFLOP/s, the measured FMA peak of one core x %d thread%s\n",
+                r->peak_gflops, r->threads, r->threads == 1 ? "" : "s");
 }
 
 static int write_profile_json(const char *path, const bench_result *r)
@@ -361,6 +369,7 @@ static int summarize_profile(bench_result *r, const kiln_engine *e, const profil
         stats_summary s;
         if (p->run && stats_summarize(col, p->run, &s, NULL) == 0) l->median_ms = s.median;
         l->avg_ms = p->run ? l->total_ms / (double)p->run : 0;
+        l->gflops = li.flops > 0 && l->median_ms > 0 ? li.flops * r->batch / l->median_ms / 1e6 : 0;
         r->profile_total_ms += l->total_ms;
     }
     for (int i = 0; i < p->n_layers; i++)
@@ -575,6 +584,7 @@ static int bench(const bench_options *o)
         r.compute_s = gt.s_comp.sum * 1e-3; /* Total GPU Compute Time */
     }
     r.throughput_qps = r.walltime_s > 0 ? (double)r.runs / r.walltime_s : 0;
+    if (profile && !gt.on) r.peak_gflops = kiln_cpu_peak_gflops() * (r.threads > 0 ? r.threads : 1);
     if (profile && summarize_profile(&r, engine, &sink) != 0) {
         rc = CLI_FAIL;
         goto done;
