@@ -35,7 +35,7 @@ int kiln_infer_crop(const kiln_graph *g, const kiln_node *n, int *rank, int64_t 
     for (int i = 1; i < x->rank; i++) {
         const int64_t b = n->attrs.pads_begin[i], e = n->attrs.pads_end[i];
         if (b < 0 || e < 0) return fail(n, "negative cropping");
-        if (b + e >= x->dims[i]) return fail(n, "cropping removes the whole axis");
+        if (b + e > x->dims[i]) return fail(n, "cropping more than the axis holds");
         dims[i] -= b + e;
     }
     return 0;

@@ -98,7 +98,9 @@ static int parse_values(parser *p, kiln_engine *e)
         int64_t numel = 1;
         for (uint32_t d = 0; d < rank; d++) {
             v->dims[d] = kiln_r_i64(&p->r);
-            if (v->dims[d] < 1 || v->dims[d] > KILN_EF_MAX_NUMEL || (numel *= v->dims[d]) > KILN_EF_MAX_NUMEL)
+            /* 0: an empty graph output (an ONNX Slice past the end; check_empty_outputs below) */
+            const int64_t lo = v->kind == KILN_VALUE_ACTIVATION && d > 0 ? 0 : 1;
+            if (v->dims[d] < lo || v->dims[d] > KILN_EF_MAX_NUMEL || (numel *= v->dims[d]) > KILN_EF_MAX_NUMEL)
                 return CORRUPT(p, "value %d '%s' has a bad dimension", i, v->name);
         }
         if (v->kind == KILN_VALUE_ACTIVATION && v->dims[0] != 1)
@@ -117,6 +119,23 @@ static int parse_values(parser *p, kiln_engine *e)
         } else if (woff != -1) {
             return CORRUPT(p, "activation '%s' has a weights offset", v->name);
         }
+    }
+    return 0;
+}
+
+/* Empty activations (a zero-length axis) exist only as graph outputs that no layer reads: kernels never see them. */
+static int check_empty_outputs(parser *p, const kiln_graph *g)
+{
+    for (int v = 0; v < g->n_values; v++) {
+        if (g->values[v].kind != KILN_VALUE_ACTIVATION || kiln_value_numel(&g->values[v]) > 0) continue;
+        int is_output = 0;
+        for (int i = 0; i < g->n_outputs; i++) is_output |= g->outputs[i] == v;
+        for (int n = 0; n < g->n_nodes; n++)
+            for (int j = 0; j < g->nodes[n].n_inputs; j++)
+                if (g->nodes[n].inputs[j] == v) is_output = 0;
+        for (int i = 0; i < g->n_inputs; i++)
+            if (g->inputs[i] == v) is_output = 0;
+        if (!is_output) return CORRUPT(p, "value %d '%s' is empty but not only a graph output", v, g->values[v].name);
     }
     return 0;
 }
@@ -417,7 +436,7 @@ kiln_status kiln_engine_load(const char *path, kiln_engine **out)
 
     parser p = { .r = { .p = map, .len = (size_t)woff, .pos = KILN_EF_HEADER_BYTES }, .path = path };
     int bad = parse_options(&p, e) || parse_values(&p, e) || parse_nodes(&p, e) || parse_io(&p, e) ||
-              check_links(&p, e->g);
+              check_links(&p, e->g) || check_empty_outputs(&p, e->g);
     if (!bad && kiln_graph_check(e->g, "load") != KILN_OK) {
         snprintf(p.why, sizeof p.why, "%s", kiln_last_error());
         bad = 1;

@@ -100,7 +100,14 @@ kiln_status ox_op_slice(ox_ctx *c)
             if (b == 0 && ends[k] >= n) continue;
             return ox_fail_batch(c, "slice of the batch axis");
         }
-        if (e <= b) return ox_fail(c, KILN_ERR_UNSUPPORTED, "empty slice of axis %lld", (long long)ax);
+        if (e <= b) { /* an empty slice: a zero-length axis. ONNX allows empty tensors; kiln's kernels are not checked
+                       * on them, so only as a result nothing else reads (a graph output: an empty array out) */
+            int consumer_index = -1;
+            if (ox_sole_consumer(c, c->node->output[0], &consumer_index) || ox_uses(c, c->node->output[0]) != 1)
+                return ox_fail(c, KILN_ERR_UNSUPPORTED, "empty slice of axis %lld read by other nodes (kiln has empty "
+                               "tensors only as graph outputs)", (long long)ax);
+            e = b;
+        }
         const int p = ox_phys_axis(x, r, (int)ax);
         a.pads_begin[p] = (int32_t)b;
         a.pads_end[p] = (int32_t)(n - e);
