@@ -703,6 +703,8 @@ static kiln_status conv_cropping2d(kk_ctx *c, const kk_layer *L, const int *in, 
     if (V(c, in[0])->rank != 4) return bad_config(c, L, "expects a 4-D input");
     int p[4];
     if (pairs2(L->cfg, "cropping", 0, p)) return bad_config(c, L, "malformed cropping");
+    if (p[0] + p[1] >= V(c, in[0])->dims[1] || p[2] + p[3] >= V(c, in[0])->dims[2])
+        return bad_config(c, L, "cropping removes the whole image");
     kiln_attrs a;
     kiln_attrs_init(&a);
     a.rank = 4;
