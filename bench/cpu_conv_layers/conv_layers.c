@@ -1,6 +1,6 @@
 /* Per-layer GEMM efficiency: every usable optimized conv tactic on one convolution shape (NHWC, batch 1, ReLU,
  * "same" padding), best of 15 interleaved runs, in GFLOP/s and as a fraction of one core's measured FMA peak
- * (AVX-512: 20 independent vfmadd231ps chains). Weights (up to 9.4 MiB for ResNet50's 3x3x512x512) are re-read every
+ * (kiln_cpu_peak_gflops: independent vfmadd231ps chains). Weights (up to 9.4 MiB for ResNet50's 3x3x512x512) are re-read every
  * run, so large layers include their memory traffic, as in a real inference.
  *
  *   cmake --build build --target kiln_static    # libkiln.a
@@ -21,34 +21,6 @@ static double now_ms(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
-}
-
-/* GFLOP/s of 20 independent FMA chains on one core (0 where the CPU has no AVX-512). */
-static double fma_peak(void)
-{
-#if defined(__x86_64__)
-    if (kiln_cpu_isa() < KILN_ISA_AVX512) return 0;
-    long n = 20000000;
-    double best = 1e30;
-    for (int rep = 0; rep < 3; rep++) {
-        long it = n;
-        const double t0 = now_ms();
-        __asm__ volatile("vxorps %%xmm0, %%xmm0, %%xmm0\n"
-                         "1:\n"
-                         ".irp r,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20\n"
-                         "vfmadd231ps %%zmm0, %%zmm0, %%zmm\\r\n"
-                         ".endr\n"
-                         "dec %0\n"
-                         "jnz 1b\n"
-                         : "+r"(it)::"memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                           "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-        const double dt = now_ms() - t0;
-        if (dt < best) best = dt;
-    }
-    return (double)n * 20 * 32 / best / 1e6;
-#else
-    return 0;
-#endif
 }
 
 static void run_shape(int H, int W, int Cin, int Cout, int K, int S, kiln_threadpool *pool, double peak)
@@ -116,7 +88,7 @@ int main(int argc, char **argv)
     (void)t_failures; /* test_engine_util.h's counter: unused here */
     const int threads = argc > 7 ? atoi(argv[7]) : 1;
     kiln_threadpool *pool = kiln_threadpool_create(threads);
-    const double peak = fma_peak() * threads;
+    const double peak = kiln_cpu_peak_gflops() * threads;
     printf("CPU level %s, %d thread(s), FMA peak %.1f GFLOP/s\n", kiln_isa_name(kiln_cpu_isa()), threads, peak);
     if (argc >= 7) {
         run_shape(atoi(argv[1]), atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), pool, peak);

@@ -189,6 +189,16 @@ static kiln_status cache_save(const timing_cache *c, const char *path)
     return KILN_OK;
 }
 
+void kiln_cpu_fill_uniform(float *x, int64_t n, uint32_t *seed)
+{
+    uint32_t s = *seed;
+    for (int64_t k = 0; k < n; k++) {
+        s = s * 1664525u + 1013904223u;
+        x[k] = (float)(s >> 8) * (2.0f / 16777216.0f) - 1.0f;
+    }
+    *seed = s;
+}
+
 /* Samples per pass (build_pass_batch.c) in the same cache: one entry per network, keyed by every layer's key, named
  * "pass_batch:N" (0 = the whole batch), so a rebuild with the cache times no whole runs either. */
 static uint64_t network_key(const kiln_engine *e, const kiln_build_options *o)
@@ -298,10 +308,7 @@ static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, double
         }
         const int64_t cnt = kiln_value_numel(v) * e->batch_max;
         if (!(owned[j] = alloc_aligned((size_t)cnt * sizeof(float)))) ok = 0;
-        for (int64_t k = 0; ok && k < cnt; k++) {
-            seed = seed * 1664525u + 1013904223u;
-            owned[j][k] = (float)(seed >> 8) * (2.0f / 16777216.0f) - 1.0f;
-        }
+        if (ok) kiln_cpu_fill_uniform(owned[j], cnt, &seed);
         a.in[j] = owned[j];
     }
     const int64_t ocnt = kiln_value_numel(&g->values[n->output]) * e->batch_max;

@@ -14,6 +14,9 @@ kiln_status kiln_cpu_choose_tactics(kiln_engine *e, const kiln_build_options *op
 /* Resolve every layer's recorded tactic to one that runs on this CPU, pack the weights those need and size the
  * workspace (e->workspace_bytes). Called by the builder and the loader; owns e->cpu (freed by the release call). */
 kiln_status kiln_cpu_engine_prepare(kiln_engine *e);
+/* Fill x[0..n) with uniform numbers in [-1, 1) from a linear congruential generator advanced in *seed (synthetic
+ * inputs for timing runs: tactics here, whole runs in build_pass_batch.c). */
+void kiln_cpu_fill_uniform(float *x, int64_t n, uint32_t *seed);
 /* The timing cache's samples-per-pass choice for this network (o->timing_cache), or -1 when it has none. */
 int kiln_cpu_cached_pass_batch(const kiln_engine *e, const kiln_build_options *o);
 /* Record it (no-op without o->timing_cache). */

@@ -13,6 +13,20 @@ static double now_ms(void)
     return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
 }
 
+/* 15 chains of vfmadd231ps on vector registers REG ("zmm" or "ymm") 1..15, `it` iterations. */
+#define FMA_LOOP(REG)                                                                                                  \
+    "vxorps %%xmm0, %%xmm0, %%xmm0\n"                                                                                  \
+    "1:\n"                                                                                                             \
+    ".irp r,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"                                                                      \
+    "vfmadd231ps %%" REG "0, %%" REG "0, %%" REG "\\r\n"                                                               \
+    ".endr\n"                                                                                                          \
+    "dec %0\n"                                                                                                         \
+    "jnz 1b\n"                                                                                                         \
+    "vzeroupper\n"
+#define FMA_CLOBBERS                                                                                                   \
+    "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", \
+        "xmm13", "xmm14", "xmm15"
+
 double kiln_cpu_peak_gflops(void)
 {
 #if defined(__x86_64__)
@@ -23,28 +37,8 @@ double kiln_cpu_peak_gflops(void)
     for (int rep = 0; rep < 3; rep++) {
         long it = n;
         const double t0 = now_ms();
-        if (isa == KILN_ISA_AVX512)
-            __asm__ volatile("vxorps %%xmm0, %%xmm0, %%xmm0\n"
-                             "1:\n"
-                             ".irp r,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
-                             "vfmadd231ps %%zmm0, %%zmm0, %%zmm\\r\n"
-                             ".endr\n"
-                             "dec %0\n"
-                             "jnz 1b\n"
-                             "vzeroupper\n"
-                             : "+r"(it)::"memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                               "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-        else
-            __asm__ volatile("vxorps %%xmm0, %%xmm0, %%xmm0\n"
-                             "1:\n"
-                             ".irp r,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
-                             "vfmadd231ps %%ymm0, %%ymm0, %%ymm\\r\n"
-                             ".endr\n"
-                             "dec %0\n"
-                             "jnz 1b\n"
-                             "vzeroupper\n"
-                             : "+r"(it)::"memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-                               "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+        if (isa == KILN_ISA_AVX512) __asm__ volatile(FMA_LOOP("zmm") : "+r"(it)::FMA_CLOBBERS);
+        else __asm__ volatile(FMA_LOOP("ymm") : "+r"(it)::FMA_CLOBBERS);
         const double dt = now_ms() - t0;
         if (dt < best) best = dt;
     }

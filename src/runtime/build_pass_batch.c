@@ -50,10 +50,7 @@ static double time_engine(kiln_engine *e, uint32_t seed)
     for (int i = 0; ok && i < g->n_inputs; i++) {
         const int64_t n = kiln_value_numel(&g->values[g->inputs[i]]) * e->batch_max;
         if (!(in[i] = malloc((size_t)n * sizeof(float)))) ok = 0;
-        for (int64_t k = 0; ok && k < n; k++) {
-            seed = seed * 1664525u + 1013904223u;
-            in[i][k] = (float)(seed >> 8) * (2.0f / 16777216.0f) - 1.0f;
-        }
+        if (ok) kiln_cpu_fill_uniform(in[i], n, &seed);
         if (ok) ok = !kiln_context_bind_input(c, i, in[i]);
     }
     for (int i = 0; ok && i < g->n_outputs; i++) {

@@ -215,23 +215,23 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
      * in one pass, so callbacks see every sample; the arena is planned for batch_max, which allows it. */
     const int pb = e->pass_batch > 0 && e->pass_batch < batch && !c->layer_cb ? e->pass_batch : batch;
     for (int s0 = 0; s0 < batch; s0 += pb) {
-    a.batch = pb < batch - s0 ? pb : batch - s0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const kiln_node *n = &g->nodes[i];
-        a.node = n;
-        for (int j = 0; j < n->n_inputs; j++)
-            a.in[j] = c->value_ptr[n->inputs[j]] ? c->value_ptr[n->inputs[j]] + s0 * c->sample_floats[n->inputs[j]]
-                                                 : NULL;
-        a.out = c->value_ptr[n->output] ? c->value_ptr[n->output] + s0 * c->sample_floats[n->output] : NULL;
-        /* row pitches of memory-planner views (kernel.h); 0 = dense */
-        for (int j = 0; j < n->n_inputs; j++) a.in_pitch[j] = e->value_pitch ? e->value_pitch[n->inputs[j]] : 0;
-        a.out_pitch = e->value_pitch ? e->value_pitch[n->output] : 0;
-        /* Layer callback (profiling, per-layer compare): one predictable branch per layer when off. */
-        double layer_t0 = c->layer_cb ? kiln_layer_clock_ms() : 0.0;
-        /* The layer's tactic as resolved for this CPU (tactic 0: the reference kernel). */
-        kiln_cpu_engine_run_layer(e, i, &a, c->pool);
-        if (c->layer_cb) kiln_layer_notify(c, i, batch, layer_t0, a.out, a.out_pitch);
-    }
+        a.batch = pb < batch - s0 ? pb : batch - s0;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const kiln_node *n = &g->nodes[i];
+            a.node = n;
+            for (int j = 0; j < n->n_inputs; j++)
+                a.in[j] = c->value_ptr[n->inputs[j]] ? c->value_ptr[n->inputs[j]] + s0 * c->sample_floats[n->inputs[j]]
+                                                     : NULL;
+            a.out = c->value_ptr[n->output] ? c->value_ptr[n->output] + s0 * c->sample_floats[n->output] : NULL;
+            /* row pitches of memory-planner views (kernel.h); 0 = dense */
+            for (int j = 0; j < n->n_inputs; j++) a.in_pitch[j] = e->value_pitch ? e->value_pitch[n->inputs[j]] : 0;
+            a.out_pitch = e->value_pitch ? e->value_pitch[n->output] : 0;
+            /* Layer callback (profiling, per-layer compare): one predictable branch per layer when off. */
+            double layer_t0 = c->layer_cb ? kiln_layer_clock_ms() : 0.0;
+            /* The layer's tactic as resolved for this CPU (tactic 0: the reference kernel). */
+            kiln_cpu_engine_run_layer(e, i, &a, c->pool);
+            if (c->layer_cb) kiln_layer_notify(c, i, batch, layer_t0, a.out, a.out_pitch);
+        }
     }
     /* An output slot whose value is also an earlier slot's: copy (rare; keeps every bound buffer filled). */
     for (int i = 0; i < g->n_outputs; i++)
