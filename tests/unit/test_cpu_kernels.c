@@ -361,6 +361,13 @@ int main(void)
         { 28, 28, 64, 96, 1, 2, 1, 0, 1, 3, 1, 0, 1, 0, 0 },  /* strided 1x1: rows not uniform across tiles */
         { 14, 14, 16, 32, 1, 1, 1, 0, 1, 3, 1, 0, 1, 0, 0 },  /* swish epilogue (vector exp) */
         { 10, 10, 8, 20, 3, 1, 1, 1, 1, 3, 1, 0, 1, 0, 0 },
+        /* whole 14x32 tiles in registers (AVX-512 UNIFORM_TILE): 17..31 channels in the last block (masked), K
+         * blocks (partial sums), residual, relu6 / swish / leaky (applied after the store), pitches */
+        { 14, 14, 24, 24, 1, 1, 1, 0, 1, 2, 1, 1, 1, 0, 0 },
+        { 7, 14, 400, 40, 1, 1, 1, 0, 1, 4, 1, 1, 1, 0, 0 },
+        { 14, 7, 16, 57, 1, 1, 1, 0, 1, 3, 1, 0, 2, 0, 0 },
+        { 14, 14, 48, 30, 1, 1, 1, 0, 1, 1, 1, 0, 1, 2, 6 },
+        { 28, 14, 420, 17, 1, 1, 1, 0, 1, 2, 0, 1, 1, 0, 0 },
         /* direct small-Cin kernels (conv_direct.inc): stems with odd sizes, asymmetric pads, Cout not a multiple of
          * the 2-vector block, Cin 1..4, dilation, residual, a scalar activation, pitches; widths over several tiles */
         { 15, 31, 3, 32, 3, 2, 1, 1, 1, 2, 1, 0, 1, 0, 0 },
