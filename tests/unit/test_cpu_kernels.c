@@ -379,6 +379,14 @@ int main(void)
         /* depthwise row sweep (dw_rows.inc): 5x5 stride 2, rows wider than a tile, residual */
         { 17, 23, 40, 40, 5, 2, 1, 2, 40, 3, 1, 0, 1, 0, 0 },
         { 6, 29, 35, 35, 3, 1, 1, 1, 35, 2, 1, 1, 2, 0, 0 },
+        /* zero-column tiles of 7 pixels (AVX-512 DWR_ZP: widths a multiple of 7, whole channel vectors), blocks of 8
+         * rows: 3x3 / 5x5 at stride 1 / 2, asymmetric and 'valid' padding, a partial channel vector beside a whole
+         * one, residual, relu6 / swish / leaky, pitches, batch 2 */
+        { 14, 14, 32, 32, 3, 1, 1, 1, 32, 2, 1, 1, 1, 0, 0 },
+        { 28, 28, 48, 48, 3, 2, 1, 1, 48, 1, 1, 0, 2, 0, 0 },
+        { 19, 21, 20, 20, 5, 1, 1, 2, 20, 3, 1, 0, 1, 0, 0 },
+        { 14, 28, 64, 64, 5, 2, 1, 2, 64, 4, 1, 1, 1, 0, 0 },
+        { 9, 16, 16, 16, 3, 1, 1, 0, 16, 1, 1, 0, 1, 3, 5 },
         /* Winograd F(4x4) (Cin >= 64) / F(2x2) (3x3 stride 1, output >= 8x8; src/cpu/winograd.h): output sizes of
          * every residue mod 4 (partial tiles at the bottom/right), 'same', 'valid' and pad-2 padding, several tile
          * blocks (56x56x64), the output-channel split (few tiles, large weights: 10x9x200), pitches, batches, relu /

@@ -264,6 +264,8 @@ static inline void avx512_uniform_tile_14x32(const float *a0, int64_t step, cons
 
 /* depthwise row sweep: 8 output pixels per register tile */
 #define DWR_P 8
+#define DWR_ZP 7
 #include "../dw_rows.inc"
 #undef DWR_P
+#undef DWR_ZP
 #endif
