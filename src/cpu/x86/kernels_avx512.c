@@ -249,6 +249,16 @@ static inline void avx512_uniform_tile_14x32(const float *a0, int64_t step, cons
 #undef UNIFORM_LOOP
 #undef UNIFORM_TILE
 
+/* one vector wide: layers with 16 or fewer output channels (MobileNetV2 / EfficientNet's first projections), where
+ * the 32-wide tiles compute half zeros */
+#define MR 16
+#define NRV 1
+#define NR_LIT 16
+#include "../gemm_variant.inc"
+#undef MR
+#undef NRV
+#undef NR_LIT
+
 #define MR 1
 #define NRV 4
 #define NR_LIT 64
