@@ -54,6 +54,13 @@ size_t kiln_pack_gemm_bytes(const kiln_graph *g, const kiln_node *n, int nr);
 void kiln_pack_gemm(const kiln_graph *g, const kiln_node *n, int nr, float *dst);
 /* Fill *geom from a conv or dense node's arguments. */
 void kiln_gemm_geom_init(const kiln_kernel_args *a, const void *packed, kiln_gemm_geom *geom);
+/* Zero-bordered input copies (the AVX-512 14x32 gemm): floats of a copy of a conv's input with its padding written
+ * out as zeros (*Hp x *Wp pixels a sample), or 0 when the node has one tap, no padding, or is not a convolution.
+ * Taps over padding read the shared zero row, so a tile whose window touches the border is not "uniform" and leaves
+ * the assembly loop; on the copy every tap of every tile is. Lives in the workspace after the zero row. */
+int64_t kiln_gemm_padded_floats(const kiln_graph *g, const kiln_node *n, int batch, int64_t *Hp, int64_t *Wp);
+/* Where that copy starts in the workspace (floats): after the zero row, 64-byte aligned. */
+int64_t kiln_gemm_padded_offset(const kiln_graph *g, const kiln_node *n);
 
 /* Entry points of one ISA. */
 #define KILN_DECLARE_ISA_KERNELS(SUF)                                                                     \

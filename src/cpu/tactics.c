@@ -346,6 +346,29 @@ void kiln_gemm_geom_init(const kiln_kernel_args *a, const void *packed, kiln_gem
 
 /* ---- per-tactic resources and running -------------------------------------------------------------------------- */
 
+int64_t kiln_gemm_padded_floats(const kiln_graph *g, const kiln_node *n, int batch, int64_t *Hp, int64_t *Wp)
+{
+    if (n->op != KILN_OP_CONV2D) return 0;
+    const kiln_value *x = val(g, n, 0), *w = val(g, n, 1), *y = &g->values[n->output];
+    const kiln_attrs *at = &n->attrs;
+    if (x->rank != 4 || w->dims[0] * w->dims[1] <= 1) return 0;
+    int64_t pb = (y->dims[1] - 1) * at->stride[0] + (w->dims[0] - 1) * at->dilation[0] + 1 - at->pads[0] - x->dims[1];
+    int64_t pr = (y->dims[2] - 1) * at->stride[1] + (w->dims[1] - 1) * at->dilation[1] + 1 - at->pads[1] - x->dims[2];
+    if (pb < 0) pb = 0;
+    if (pr < 0) pr = 0;
+    if (at->pads[0] == 0 && at->pads[1] == 0 && pb == 0 && pr == 0) return 0;
+    *Hp = at->pads[0] + x->dims[1] + pb, *Wp = at->pads[1] + x->dims[2] + pr;
+    return (int64_t)batch * *Hp * *Wp * x->dims[3];
+}
+
+int64_t kiln_gemm_padded_offset(const kiln_graph *g, const kiln_node *n)
+{
+    return (val(g, n, 0)->dims[3] + 15) / 16 * 16;
+}
+
+/* The gemm tactic whose kernel pads its input (gemm_variant.inc under UNIFORM_LOOP: the AVX-512 14x32 tile). */
+static int pads_input(const kiln_cpu_tactic *k) { return k->isa == KILN_ISA_AVX512 && k->gemm_mr == 14 && k->gemm_nr == 32; }
+
 size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t, int batch)
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
@@ -357,7 +380,10 @@ size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t,
     int64_t K, Cout;
     gemm_dims(g, n, &taps, &K, &Cout, &groups);
     /* the zero row read for padding taps (all groups: the kernels offset it by group and K block like a real row) */
-    return ((size_t)K * (size_t)groups * sizeof(float) + 63) / 64 * 64;
+    const size_t zero = ((size_t)K * (size_t)groups * sizeof(float) + 63) / 64 * 64;
+    int64_t Hp, Wp;
+    const int64_t pad = pads_input(k) ? kiln_gemm_padded_floats(g, n, batch, &Hp, &Wp) : 0;
+    return pad ? (size_t)(kiln_gemm_padded_offset(g, n) + pad) * sizeof(float) : zero;
 }
 
 size_t kiln_cpu_tactic_packed_bytes(const kiln_graph *g, const kiln_node *n, int t)
@@ -392,6 +418,11 @@ void kiln_cpu_tactic_run(int t, const kiln_kernel_args *a, const void *packed, k
             return;
         }
     }
-    if (k->gemm_nr > 0) memset(a->workspace, 0, kiln_cpu_tactic_workspace(a->g, a->node, t, a->batch));
+    if (k->gemm_nr > 0) { /* the zero row (a padded input copy after it is written whole by the kernel) */
+        int taps, groups;
+        int64_t K, Cout;
+        gemm_dims(a->g, a->node, &taps, &K, &Cout, &groups);
+        memset(a->workspace, 0, (size_t)(K * groups) * sizeof(float));
+    }
     k->run(a, packed, pool);
 }

@@ -42,19 +42,20 @@
 #undef NRV
 #undef NR_LIT
 
-/* The 14x32 inner loop for a "uniform" tile (row r of the tile reads a0 + r * step, e.g. 1x1 stride-1 convs and
- * every interior tap of a tile inside one output row), in assembly because GCC spills row pointers and rotates
+/* The 14x32 inner loop for a "uniform" tile (row r < 7 of the tile reads a0 + r * step, row r >= 7 a7 + (r - 7) *
+ * step: 1x1 stride-1 convs, and every tap of a tile made of one or two 7-pixel runs of output rows once padding is
+ * out of the way: see gemm_variant.inc), in assembly because GCC spills row pointers and rotates
  * accumulators when it has to keep 14 row pointers in general registers: here two bases (rows 0 and 7) and three
  * stride multiples address all 14 rows, so the loop is 2 weight loads, 14 broadcasts and 28 FMAs per k with nothing
  * spilled. acc: 28 vectors (row-major 14 x 2), 64-byte aligned, updated in place; each accumulator is one FMA chain
  * in k order, so results equal the C kernel's bit for bit. pf: 128 bytes per k prefetched into L2 from pf, which advances
  * pf_step floats per k (each tile of a group fetches its share of the next K block's weights, so their memory
  * latency overlaps this block's FMAs). */
-static inline void avx512_uniform_14x32(float *acc, const float *a0, int64_t step_floats, const float *w, int64_t kc,
-                                        const float *pf, int64_t pf_step)
+static inline void avx512_uniform_14x32(float *acc, const float *a0, const float *a7, int64_t step_floats,
+                                        const float *w, int64_t kc, const float *pf, int64_t pf_step)
 {
     const int64_t s1 = step_floats * 4, s3 = 3 * s1, s5 = 5 * s1;
-    const char *pa0 = (const char *)a0, *pa7 = (const char *)a0 + 7 * s1;
+    const char *pa0 = (const char *)a0, *pa7 = (const char *)a7;
     const char *pw = (const char *)w, *ppf = (const char *)pf;
     __asm__ volatile(
         "vmovaps 0(%[acc]), %%zmm0\n"
@@ -168,11 +169,11 @@ _Static_assert(offsetof(avx512_tile14_epi, bias) == 224 && offsetof(avx512_tile1
 #define T14_STORE(r, a, b) "mov " #r "*8(%[ep]), %%rax\n" "vmovups %%zmm" #a ", (%%rax)\n" \
     "vmovups %%zmm" #b ", 64(%%rax)%{%%k1%}\n"
 
-static inline void avx512_tile_14x32(const float *a0, int64_t step_floats, const float *w, int64_t kc,
-                                     const float *pf, int64_t pf_step, const avx512_tile14_epi *ep)
+static inline void avx512_tile_14x32(const float *a0, const float *a7, int64_t step_floats, const float *w,
+                                     int64_t kc, const float *pf, int64_t pf_step, const avx512_tile14_epi *ep)
 {
     const int64_t s1 = step_floats * 4, s3 = 3 * s1, s5 = 5 * s1;
-    const char *pa0 = (const char *)a0, *pa7 = (const char *)a0 + 7 * s1;
+    const char *pa0 = (const char *)a0, *pa7 = (const char *)a7;
     const char *pw = (const char *)w, *ppf = (const char *)pf;
     __asm__ volatile(
         T14_ROWS(T14_ZERO)
@@ -225,7 +226,8 @@ static inline void avx512_tile_14x32(const float *a0, int64_t step_floats, const
 
 /* gemm_variant.inc's hook: a uniform tile of one tap, 14 rows, 17 to 32 channels (stores of the second vector
  * masked). */
-static inline void avx512_uniform_tile_14x32(const float *a0, int64_t step, const float *w, int64_t kc,
+static inline void avx512_uniform_tile_14x32(const float *a0, const float *a7, int64_t step, const float *w,
+                                             int64_t kc,
                                              const float *pf, int64_t pfs, float *c, int64_t ldc, int first,
                                              int last, const float *bias, const float *res, int64_t ldr, int fast,
                                              float hi, int nvalid)
@@ -234,7 +236,7 @@ static inline void avx512_uniform_tile_14x32(const float *a0, int64_t step, cons
     ep.mask = nvalid >= 32 ? 0xffffu : (1u << (nvalid - 16)) - 1u; /* nvalid in 17..32 */
     for (int r = 0; r < 14; r++) ep.c[r] = c + r * ldc, ep.res[r] = res ? res + r * ldr : NULL;
     ep.bias = bias, ep.first = first, ep.last = last, ep.act = fast, ep.has_res = res != NULL, ep.hi = hi;
-    avx512_tile_14x32(a0, step, w, kc, pf, pfs, &ep);
+    avx512_tile_14x32(a0, a7, step, w, kc, pf, pfs, &ep);
 }
 #define UNIFORM_TILE avx512_uniform_tile_14x32
 
