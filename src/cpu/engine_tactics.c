@@ -258,29 +258,38 @@ static int candidates(const kiln_graph *g, const kiln_node *n, int fast_math, in
     return m;
 }
 
-/* Best time (us) of tactic t on synthetic inputs; <0 when out of memory. */
-static double time_one(const kiln_graph *g, const kiln_node *n, int t, kiln_kernel_args *a, kiln_threadpool *pool)
+/* Time candidates cand[0..m) of node i: a warm-up run each, then rounds in which every candidate runs once, best
+ * time per candidate in us[k] (-1 when it could not be timed). Round-robin rather than one candidate after the other,
+ * so a burst of load on a shared machine slows every candidate alike instead of deciding the winner. */
+static void time_candidates(const kiln_graph *g, const kiln_node *n, const int *cand, int m, kiln_kernel_args *a,
+                            kiln_threadpool *pool, double *us)
 {
-    void *packed = NULL, *ws = NULL;
-    const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, t), wb = kiln_cpu_tactic_workspace(g, n, t, a->batch);
-    if ((pb && !(packed = alloc_aligned(pb))) || (wb && !(ws = alloc_aligned(wb)))) {
-        free(packed);
-        return -1.0;
+    void *packed[16] = { 0 }, *ws[16] = { 0 };
+    for (int k = 0; k < m; k++) {
+        us[k] = -1.0;
+        const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, cand[k]),
+                     wb = kiln_cpu_tactic_workspace(g, n, cand[k], a->batch);
+        if ((pb && !(packed[k] = alloc_aligned(pb))) || (wb && !(ws[k] = alloc_aligned(wb)))) continue;
+        if (pb) kiln_cpu_tactic_pack(g, n, cand[k], packed[k]);
+        a->workspace = ws[k];
+        kiln_cpu_tactic_run(cand[k], a, packed[k], pool); /* warm-up: caches, page faults */
+        us[k] = 1e30;
     }
-    if (pb) kiln_cpu_tactic_pack(g, n, t, packed);
-    a->workspace = ws;
-    kiln_cpu_tactic_run(t, a, packed, pool); /* warm-up: caches, page faults */
-    double best = 1e30, spent = 0.0;
-    for (int r = 0; r < 7 && (r < 3 || spent < 20000.0); r++) {
-        const double t0 = now_us();
-        kiln_cpu_tactic_run(t, a, packed, pool);
-        const double dt = now_us() - t0;
-        spent += dt;
-        if (dt < best) best = dt;
+    double spent = 0.0;
+    for (int r = 0; r < 7 && (r < 3 || spent < 20000.0 * m); r++)
+        for (int k = 0; k < m; k++) {
+            if (us[k] < 0) continue;
+            a->workspace = ws[k];
+            const double t0 = now_us();
+            kiln_cpu_tactic_run(cand[k], a, packed[k], pool);
+            const double dt = now_us() - t0;
+            spent += dt;
+            if (dt < us[k]) us[k] = dt;
+        }
+    for (int k = 0; k < m; k++) {
+        free(packed[k]);
+        free(ws[k]);
     }
-    free(packed);
-    free(ws);
-    return best;
 }
 
 /* Time every candidate of node i; returns the winner (or the heuristic's choice when nothing could be timed). */
@@ -314,10 +323,11 @@ static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, double
     const int64_t ocnt = kiln_value_numel(&g->values[n->output]) * e->batch_max;
     if (ok && !(owned[KILN_MAX_NODE_INPUTS] = alloc_aligned((size_t)ocnt * sizeof(float)))) ok = 0;
     a.out = owned[KILN_MAX_NODE_INPUTS];
+    double us[16];
+    if (ok) time_candidates(g, n, cand, m, &a, pool, us);
     for (int k = 0; ok && k < m; k++) {
-        const double us = time_one(g, n, cand[k], &a, pool);
-        if (verbose) fprintf(stderr, "kiln:   %-24s %10.1f us\n", kiln_cpu_tactic_name((kiln_op)n->op, cand[k]), us);
-        if (us >= 0 && (*best_us < 0 || us < *best_us)) *best_us = us, win = cand[k];
+        if (verbose) fprintf(stderr, "kiln:   %-24s %10.1f us\n", kiln_cpu_tactic_name((kiln_op)n->op, cand[k]), us[k]);
+        if (us[k] >= 0 && (*best_us < 0 || us[k] < *best_us)) *best_us = us[k], win = cand[k];
     }
     for (int j = 0; j <= KILN_MAX_NODE_INPUTS; j++) free(owned[j]);
     return win;
