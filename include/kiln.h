@@ -157,6 +157,11 @@ typedef struct {
     int pass_batch;           /* CPU engines with batch_max > 1: samples per pass through the layers (a larger batch
                                * runs as several passes, each layer's data staying in cache); 0 (default) = chosen by
                                * timing whole runs with timed tactics, the whole batch otherwise; N >= 1 forces N */
+    int stream;               /* CPU row streaming: an expansion 1x1 conv computed a few rows at a time inside the
+                               * depthwise conv that reads it (MobileNet / EfficientNet blocks; its large output
+                               * never goes to memory; same results). 0 (default) = where its output is large, kept
+                               * when timed whole runs are faster (heuristic builds: always), 1 = every such pair,
+                               * -1 = off */
 } kiln_build_options;
 
 /* FP16 engines: a layer whose calibration range (max |value| it reads or writes, pre-activation included) exceeds this

@@ -8,11 +8,13 @@
 #include <time.h>
 
 #include "../core/status.h"
+#include "stream.h"
 #include "tactics.h"
 
 struct kiln_cpu_engine {
     int32_t *run;   /* per layer: tactic that runs here, -1 for non-CPU layers */
     void **packed;  /* per layer: owned packed weights or NULL */
+    uint8_t *stream; /* per layer: 1 when layer i streams into layer i + 1 here (stream.h; its kernels run here) */
     char note[256];
 };
 
@@ -24,6 +26,7 @@ void kiln_cpu_engine_release(kiln_engine *e)
     for (int i = 0; e->cpu->packed && i < e->g->n_nodes; i++) free(e->cpu->packed[i]);
     free(e->cpu->packed);
     free(e->cpu->run);
+    free(e->cpu->stream);
     free(e->cpu);
     e->cpu = NULL;
 }
@@ -39,7 +42,8 @@ kiln_status kiln_cpu_engine_prepare(kiln_engine *e)
     e->cpu = c;
     c->run = calloc((size_t)g->n_nodes + 1, sizeof(int32_t));
     c->packed = calloc((size_t)g->n_nodes + 1, sizeof(void *));
-    if (!c->run || !c->packed) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory preparing the engine");
+    c->stream = calloc((size_t)g->n_nodes + 1, 1);
+    if (!c->run || !c->packed || !c->stream) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory preparing the engine");
     int fallbacks = 0, any_cpu = 0;
     const char *from = NULL, *to = NULL;
     int64_t ws_max = 0;
@@ -68,6 +72,16 @@ kiln_status kiln_cpu_engine_prepare(kiln_engine *e)
         const int64_t ws = (int64_t)kiln_cpu_tactic_workspace(g, n, t, e->batch_max);
         if (ws > ws_max) ws_max = ws;
     }
+    /* streamed pairs whose kernels run here (else the two layers run one after the other): the rings are in the
+     * workspace, one per thread */
+    for (int i = 0; i + 1 < g->n_nodes; i++) {
+        if (!e->layers[i].stream || c->run[i] < 0 || c->run[i + 1] < 0 ||
+            !kiln_stream_tactics_ok(g, i, c->run[i], c->run[i + 1]))
+            continue;
+        c->stream[i] = 1;
+        const int64_t ws = (int64_t)kiln_stream_workspace(g, i, e->threads);
+        if (ws > ws_max) ws_max = ws;
+    }
     if (any_cpu) e->workspace_bytes = ws_max;
     if (fallbacks)
         snprintf(c->note, sizeof c->note, "%d layer%s chosen for %s run%s with %s kernels here (CPU level %s%s%s)",
@@ -82,6 +96,14 @@ int kiln_cpu_engine_run_tactic(const kiln_engine *e, int layer)
 }
 
 const char *kiln_cpu_engine_note(const kiln_engine *e) { return e->cpu ? e->cpu->note : ""; }
+
+int kiln_cpu_engine_streams(const kiln_engine *e, int layer) { return e->cpu && e->cpu->stream[layer]; }
+
+void kiln_cpu_engine_run_stream(const kiln_engine *e, int layer, const kiln_kernel_args *ea,
+                                const kiln_kernel_args *da, kiln_threadpool *pool)
+{
+    kiln_stream_run(e->cpu->run[layer], ea, e->cpu->packed[layer], da, pool);
+}
 
 void kiln_cpu_engine_run_layer(const kiln_engine *e, int layer, const kiln_kernel_args *a, kiln_threadpool *pool)
 {

@@ -4,8 +4,9 @@
 #define KILN_FORMAT_ENGINE_FILE_H
 
 #define KILN_ENGINE_MAGIC "KILNENG\0"      /* 8 bytes, the NUL included */
-#define KILN_ENGINE_FORMAT_VERSION 5u /* v2: attrs act2, plan value_pitch, build report; v3: layer precision, range;
-                                        * v4: header flag KILN_EF_FLAG_FIXED_SHAPE; v5: options pass_batch */
+#define KILN_ENGINE_FORMAT_VERSION 6u /* v2: attrs act2, plan value_pitch, build report; v3: layer precision, range;
+                                        * v4: header flag KILN_EF_FLAG_FIXED_SHAPE; v5: options pass_batch;
+                                        * v6: layer stream (CPU row streaming) */
 #define KILN_EF_FLAG_FIXED_SHAPE 1u   /* header flags bit 0: fixed-shape engine (kiln_graph.fixed_shape) */
 #define KILN_ENGINE_ENDIAN_MARKER 0x01020304u
 
@@ -27,6 +28,6 @@
 #define KILN_EF_MAX_NUMEL ((int64_t)1 << 40)
 #define KILN_EF_ATTRS_BYTES 220        /* the attrs record on disk (v2: act2 added) */
 #define KILN_EF_MAX_PASS_STATS 16      /* build report: optimizer passes listed */
-#define KILN_EF_LAYER_BYTES 24         /* one layer record (v3: precision and range added) */
+#define KILN_EF_LAYER_BYTES 28         /* one layer record (v3: precision and range added; v6: stream) */
 
 #endif

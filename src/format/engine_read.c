@@ -12,6 +12,7 @@
 #include "../core/status.h"
 #include "../cpu/engine_tactics.h"
 #include "../cpu/kernel.h"
+#include "../cpu/stream.h"
 #include "../cpu/tactics.h"
 #include "../plan/plan.h"
 #include "../runtime/backend_cuda.h"
@@ -239,6 +240,7 @@ static int parse_layers_and_plan(parser *p, kiln_engine *e)
         e->layers[i].workspace = kiln_r_i64(&p->r);
         e->layers[i].precision = kiln_r_i32(&p->r);
         e->layers[i].range = kiln_r_f32(&p->r);
+        e->layers[i].stream = kiln_r_i32(&p->r); /* v6 */
         if (p->r.bad) return CORRUPT(p, "ends inside layer %d", i);
         /* FP16 engines (CUDA only) may keep layers in FP32; nothing else mixes precisions. */
         const int32_t lp = e->layers[i].precision;
@@ -256,11 +258,22 @@ static int parse_layers_and_plan(parser *p, kiln_engine *e)
                            e->layers[i].backend, e->layers[i].tactic);
         if (e->layers[i].workspace < 0) return CORRUPT(p, "layer %d has a negative workspace", i);
     }
+    /* row streaming (src/cpu/stream.h): a CPU expansion conv streamed into the CPU depthwise conv after it */
+    for (int i = 0; i < n; i++) {
+        const int32_t sm = e->layers[i].stream;
+        if (sm != 0 && (sm != 1 || e->layers[i].backend != 0 || !kiln_stream_pair_ok(g, i) ||
+                        e->layers[i + 1].backend != 0 || (i > 0 && e->layers[i - 1].stream)))
+            return CORRUPT(p, "layer %d '%s' has stream %d but is not an expansion conv streamable into the next layer",
+                           i, g->nodes[i].name, sm);
+    }
     e->arena_bytes = kiln_r_i64(&p->r);
     e->workspace_bytes = kiln_r_i64(&p->r);
     for (int v = 0; v < g->n_values; v++) e->value_offset[v] = kiln_r_i64(&p->r);
     for (int v = 0; v < g->n_values; v++) e->value_pitch[v] = kiln_r_i64(&p->r);
     if (p->r.bad) return CORRUPT(p, "ends inside the memory plan");
+    for (int i = 0; i < n; i++) /* streamed rows live in dense rings */
+        if (e->layers[i].stream && e->value_pitch[g->nodes[i].output])
+            return CORRUPT(p, "layer %d '%s' is streamed but its output has a row pitch", i, g->nodes[i].name);
     /* Every planned activation must fit the arena at batch_max, and the arena cannot exceed what no planning at all
      * would take (which also bounds the allocation a context makes). */
     int64_t sum = 0;

@@ -96,6 +96,7 @@ static void write_meta(kiln_wbuf *w, const kiln_engine *e)
         kiln_w_i64(w, e->layers[i].workspace);
         kiln_w_i32(w, e->layers[i].precision);
         kiln_w_f32(w, e->layers[i].range);
+        kiln_w_i32(w, e->layers[i].stream); /* v6 */
     }
     /* memory plan */
     kiln_w_i64(w, e->arena_bytes);

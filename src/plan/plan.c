@@ -301,6 +301,14 @@ static int is_elementwise_in_place(const kiln_graph *g, const kiln_node *n, int 
 kiln_status kiln_plan_memory_full(const kiln_graph *g, int batch, int eliminate_concat, int in_place,
                                   int64_t *value_offset, int64_t *value_pitch, kiln_plan_stats *stats)
 {
+    return kiln_plan_memory_groups(g, batch, eliminate_concat, in_place, NULL, NULL, value_offset, value_pitch, stats);
+}
+
+kiln_status kiln_plan_memory_groups(const kiln_graph *g, int batch, int eliminate_concat, int in_place,
+                                    const int32_t *band_first, const int32_t *band_last, int64_t *value_offset,
+                                    int64_t *value_pitch, kiln_plan_stats *stats)
+{
+    if (!band_first || !band_last) band_first = band_last = NULL;
     int nv = g->n_values;
     kiln_plan_stats local;
     if (!stats) stats = &local;
@@ -392,6 +400,7 @@ kiln_status kiln_plan_memory_full(const kiln_graph *g, int batch, int eliminate_
             const kiln_node *n = &g->nodes[i];
             int y = n->output;
             if (P.pinned[y] || !alias_root[y] || P.parent[y] != y) continue;
+            if (band_first && band_first[i] != band_last[i]) continue; /* its group reads x after it writes y */
             int is_copy = n->op == KILN_OP_RESHAPE || n->op == KILN_OP_IDENTITY;
             for (int slot = 0; slot < n->n_inputs && slot < 2; slot++) {
                 int x = n->inputs[slot];
@@ -437,8 +446,12 @@ kiln_status kiln_plan_memory_full(const kiln_graph *g, int batch, int eliminate_
         stats->sum_bytes += kiln_plan_value_bytes(&g->values[v], batch);
         kiln_plan_buffer *b = &bufs[buf_of[find(&P, v, NULL)]];
         int p = g->values[v].producer;
-        if (p >= 0 && p < b->first) b->first = p;
         int end = P.last[v] > p ? P.last[v] : p;
+        /* band groups: live from the start of the producer's group to the end of the last reader's (a later
+         * reader's group never ends before an earlier one's: groups are runs of consecutive layers) */
+        const int born = p >= 0 && band_first ? band_first[p] : p;
+        if (end >= 0 && band_last) end = band_last[end];
+        if (p >= 0 && born < b->first) b->first = born;
         if (end > b->last) b->last = end;
     }
     for (int b = 0; b < nb; b++)

@@ -134,6 +134,7 @@ static kiln_status build(const kiln_network *net, const kiln_build_options *o, k
     if (o->device != KILN_DEVICE_CUDA && (st = kiln_cpu_choose_tactics(e, o))) return st;
     if ((st = kiln_cpu_engine_prepare(e))) return st;
     if (o->device != KILN_DEVICE_CUDA && (st = kiln_choose_pass_batch(e, o))) return st;
+    if (o->device != KILN_DEVICE_CUDA && (st = kiln_choose_streams(e, o))) return st; /* may re-plan the memory */
     if (o->verbose && *kiln_cpu_engine_note(e)) fprintf(stderr, "kiln: %s\n", kiln_cpu_engine_note(e));
     if (o->verbose)
         fprintf(stderr,

@@ -26,14 +26,31 @@ kiln_status kiln_engine_optimize(kiln_engine *e, const kiln_build_options *o)
 kiln_status kiln_engine_plan(kiln_engine *e, const kiln_build_options *o, int64_t *sum_bytes)
 {
     const kiln_graph *g = e->g;
+    free(e->value_offset); /* a re-plan (row streaming chosen after the tactics: build_stream.c) */
+    free(e->value_pitch);
     e->value_offset = malloc(sizeof(int64_t) * ((size_t)g->n_values + 1));
     e->value_pitch = malloc(sizeof(int64_t) * ((size_t)g->n_values + 1));
-    if (!e->value_offset || !e->value_pitch) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory planning memory");
+    int32_t *first = malloc(sizeof(int32_t) * ((size_t)g->n_nodes + 1)),
+            *last = malloc(sizeof(int32_t) * ((size_t)g->n_nodes + 1));
+    if (!e->value_offset || !e->value_pitch || !first || !last) {
+        free(first);
+        free(last);
+        return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory planning memory");
+    }
+    /* a streamed pair (src/cpu/stream.h) runs as one step: the expansion's input stays live through the depthwise
+     * conv, whose output must not take its place */
+    int streams = 0;
+    for (int i = 0; i < g->n_nodes; i++) first[i] = last[i] = i;
+    for (int i = 0; i + 1 < g->n_nodes; i++)
+        if (e->layers && e->layers[i].stream) last[i] = i + 1, first[i + 1] = i, streams++;
     kiln_plan_stats ps;
     int concat = kiln_opt_pass_enabled(o->disabled_passes, "eliminate_concat");
     /* in-place reuse goes with the optimizer: --no-fusion ("all") plans one buffer per activation */
     int in_place = kiln_opt_pass_enabled(o->disabled_passes, "in_place");
-    kiln_status st = kiln_plan_memory_full(g, e->batch_max, concat, in_place, e->value_offset, e->value_pitch, &ps);
+    kiln_status st = kiln_plan_memory_groups(g, e->batch_max, concat, in_place, streams ? first : NULL,
+                                             streams ? last : NULL, e->value_offset, e->value_pitch, &ps);
+    free(first);
+    free(last);
     if (st) return st;
     e->arena_bytes = ps.arena_bytes;
     e->plan_lower_bound = ps.lower_bound;

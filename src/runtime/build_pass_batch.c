@@ -39,8 +39,7 @@ static kiln_status retune(kiln_engine *e, const kiln_build_options *o, int batch
     return st ? st : kiln_cpu_engine_prepare(e);
 }
 
-/* Whole runs of batch_max with the current tactics and e->pass_batch: best of 2 after a warm-up (ms), <0 on failure. */
-static double time_engine(kiln_engine *e, uint32_t seed)
+double kiln_build_time_engine(kiln_engine *e, uint32_t seed)
 {
     kiln_context *c = NULL;
     if (kiln_context_create(e, &c)) return -1.0;
@@ -89,7 +88,7 @@ kiln_status kiln_choose_pass_batch(kiln_engine *e, const kiln_build_options *o)
     int32_t *keep = malloc(sizeof(int32_t) * ((size_t)g->n_nodes + 1));
     if (!keep) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory choosing samples per pass");
     for (int i = 0; i < g->n_nodes; i++) keep[i] = e->layers[i].tactic;
-    double whole = time_engine(e, 2026u), best = whole, est_best = -1.0;
+    double whole = kiln_build_time_engine(e, 2026u), best = whole, est_best = -1.0;
     int best_pb = 0, try_pb = 0;
     kiln_status st = KILN_OK;
     char line[320];
@@ -97,14 +96,14 @@ kiln_status kiln_choose_pass_batch(kiln_engine *e, const kiln_build_options *o)
                        e->batch_max, e->batch_max, whole);
     for (int pb = 1; whole > 0 && pb <= 4 && pb < e->batch_max; pb *= 2) {
         e->pass_batch = pb;
-        const double ms = time_engine(e, 2026u);
+        const double ms = kiln_build_time_engine(e, 2026u);
         e->pass_batch = 0;
         if (len > 0 && len < (int)sizeof line) len += snprintf(line + len, sizeof line - (size_t)len, " %d -> %.2f ms", pb, ms);
         if (ms > 0 && (est_best < 0 || ms < est_best)) est_best = ms, try_pb = pb;
     }
     if (try_pb && est_best < 1.03 * whole && (st = retune(e, o, try_pb)) == KILN_OK) {
         e->pass_batch = try_pb;
-        const double ms = time_engine(e, 2026u);
+        const double ms = kiln_build_time_engine(e, 2026u);
         e->pass_batch = 0;
         if (len > 0 && len < (int)sizeof line)
             len += snprintf(line + len, sizeof line - (size_t)len, "; %d with tactics timed at %d -> %.2f ms", try_pb, try_pb, ms);

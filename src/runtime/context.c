@@ -159,6 +159,20 @@ static kiln_status run_gpu_layers(kiln_context *c, int batch)
     return KILN_OK;
 }
 
+/* Pointers and pitches of layer i's data for the pass starting at sample s0. */
+static void layer_args(const kiln_context *c, int i, int s0, kiln_kernel_args *a)
+{
+    const kiln_engine *e = c->engine;
+    const kiln_node *n = &e->g->nodes[i];
+    a->node = n;
+    for (int j = 0; j < n->n_inputs; j++)
+        a->in[j] = c->value_ptr[n->inputs[j]] ? c->value_ptr[n->inputs[j]] + s0 * c->sample_floats[n->inputs[j]] : NULL;
+    a->out = c->value_ptr[n->output] ? c->value_ptr[n->output] + s0 * c->sample_floats[n->output] : NULL;
+    /* row pitches of memory-planner views (kernel.h); 0 = dense */
+    for (int j = 0; j < n->n_inputs; j++) a->in_pitch[j] = e->value_pitch ? e->value_pitch[n->inputs[j]] : 0;
+    a->out_pitch = e->value_pitch ? e->value_pitch[n->output] : 0;
+}
+
 kiln_status kiln_context_run(kiln_context *c, int batch)
 {
     kiln_diag_clear();
@@ -217,15 +231,17 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
     for (int s0 = 0; s0 < batch; s0 += pb) {
         a.batch = pb < batch - s0 ? pb : batch - s0;
         for (int i = 0; i < g->n_nodes; i++) {
-            const kiln_node *n = &g->nodes[i];
-            a.node = n;
-            for (int j = 0; j < n->n_inputs; j++)
-                a.in[j] = c->value_ptr[n->inputs[j]] ? c->value_ptr[n->inputs[j]] + s0 * c->sample_floats[n->inputs[j]]
-                                                     : NULL;
-            a.out = c->value_ptr[n->output] ? c->value_ptr[n->output] + s0 * c->sample_floats[n->output] : NULL;
-            /* row pitches of memory-planner views (kernel.h); 0 = dense */
-            for (int j = 0; j < n->n_inputs; j++) a.in_pitch[j] = e->value_pitch ? e->value_pitch[n->inputs[j]] : 0;
-            a.out_pitch = e->value_pitch ? e->value_pitch[n->output] : 0;
+            /* An expansion conv streamed into the depthwise conv after it (src/cpu/stream.h): both in one kernel.
+             * With a layer callback they run one by one (each callback sees its whole output). */
+            if (!c->layer_cb && kiln_cpu_engine_streams(e, i)) {
+                kiln_kernel_args ea = a;
+                layer_args(c, i, s0, &ea);
+                layer_args(c, i + 1, s0, &a);
+                kiln_cpu_engine_run_stream(e, i, &ea, &a, c->pool);
+                i++;
+                continue;
+            }
+            layer_args(c, i, s0, &a);
             /* Layer callback (profiling, per-layer compare): one predictable branch per layer when off. */
             double layer_t0 = c->layer_cb ? kiln_layer_clock_ms() : 0.0;
             /* The layer's tactic as resolved for this CPU (tactic 0: the reference kernel). */

@@ -172,12 +172,15 @@ static const char *tactic_name(const void *vctx, int i)
         return t->buf;
     }
     const int run = kiln_cpu_engine_run_tactic(e, i); /* differs after an ISA fallback on this CPU */
+    /* row streaming (src/cpu/stream.h): "+stream" on the expansion whose rows the next layer computes (here) */
+    const char *streamed = e->layers[i].stream ? (kiln_cpu_engine_streams(e, i) ? "+stream" : "+stream(off here)") : "";
     if (run != e->layers[i].tactic && run >= 0) {
-        snprintf(t->buf, sizeof t->buf, "%s->%s", kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, e->layers[i].tactic),
-                 kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, run));
+        snprintf(t->buf, sizeof t->buf, "%s->%s%s", kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, e->layers[i].tactic),
+                 kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, run), streamed);
         return t->buf;
     }
-    return kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, e->layers[i].tactic);
+    snprintf(t->buf, sizeof t->buf, "%s%s", kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, e->layers[i].tactic), streamed);
+    return t->buf;
 }
 
 /* The precision layer i runs at (FP16 engines keep overflowing layers in FP32). */
@@ -272,6 +275,11 @@ static void describe_text(const kiln_engine *e, FILE *f)
     if (e->pass_batch > 0)
         fprintf(f, "runs a batch in passes of %d sample%s through the layers\n",
                 e->pass_batch, e->pass_batch == 1 ? "" : "s");
+    int streams = 0;
+    for (int i = 0; i < g->n_nodes; i++) streams += e->layers[i].stream != 0;
+    if (streams)
+        fprintf(f, "row streaming: %d expansion conv%s computed inside the depthwise conv after %s (tactic +stream)\n",
+                streams, streams == 1 ? "" : "s", streams == 1 ? "it" : "them");
     for (int k = 0; k < 2; k++) {
         int n = k ? g->n_outputs : g->n_inputs;
         fprintf(f, "%s:\n", k ? "outputs" : "inputs");
@@ -394,6 +402,7 @@ static void describe_json(const kiln_engine *e, FILE *f)
         const char *act = act_of(n, ab, sizeof ab);
         fprintf(f, "}], \"Activation\": ");
         json_str(f, strcmp(act, "-") ? act : "linear");
+        if (e->layers[i].stream) fprintf(f, ", \"StreamedIntoNext\": true");
         fprintf(f, ", \"Precision\": \"%s\", \"TacticName\": ", layer_precision(e, i));
         json_str(f, tactic_name(&t, i));
         fprintf(f, ", \"Backend\": \"%s\", \"WorkspaceBytes\": %lld, \"ParameterCount\": %lld, \"View\": %s",

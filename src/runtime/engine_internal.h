@@ -26,6 +26,8 @@ typedef struct {
     int32_t precision;    /* kiln_precision this layer runs at: the engine's, except FP32 layers of an FP16 engine
                            * (calibration range above KILN_FP16_SAFE_RANGE, or named in --fp32-layers) */
     float range;          /* FP16 engines: max |value| the layer read or wrote on the calibration data; else -1 */
+    int32_t stream;       /* CPU: 1 = this expansion 1x1 conv is computed row by row inside the next layer, a
+                           * depthwise conv (src/cpu/stream.h); 0 = runs on its own */
 } kiln_layer;
 
 struct kiln_engine {

@@ -14,7 +14,7 @@
 static const char help[] =
     "usage: kiln build MODEL -o ENGINE [--batch N|MIN:MAX] [--threads N] [--device cpu|cuda] [--fp16]\n"
     "                  [--calib FILE.npy|DIR]... [--calib-range LO:HI] [--fp32-layers LIST] [--timing-cache FILE]\n"
-    "                  [--fast-math] [--pass-batch N] [--disable-pass LIST] [--no-fusion] [--dump-after PASS] [--verbose]\n"
+    "                  [--fast-math] [--pass-batch N] [--stream auto|on|off] [--disable-pass LIST] [--no-fusion] [--dump-after PASS] [--verbose]\n"
     "\n"
     "Import MODEL (Keras .h5/.keras or ONNX; format detected from the content), optimize it for this machine's\n"
     "CPU (or its GPU with --device cuda), plan its memory and write the engine file ENGINE.\n"
@@ -38,6 +38,9 @@ static const char help[] =
     "                         exact answer as TensorFlow's own float32 kernels are\n"
     "  --pass-batch N         CPU, batch above 1: run the layers on N samples at a time (each layer's data stays\n"
     "                         in cache); default: timed builds try 1, 2, 4 and the whole batch and keep the fastest\n"
+    "  --stream auto|on|off   CPU: compute an expansion 1x1 conv a few rows at a time inside the depthwise conv that\n"
+    "                         reads it (MobileNet / EfficientNet blocks: its large output never goes to memory; same\n"
+    "                         results). auto (default): where that output is large, kept if whole runs are faster\n"
     "  --device cpu|cuda      where the engine runs (default cpu). cuda: the NVIDIA GPU present now (its SM version\n"
     "                         is recorded; another GPU refuses the engine); needs build/libkiln_cuda.so ('make cuda')\n"
     "  --fp16                 FP16 storage and Tensor Core math with FP32 accumulation (--device cuda only). Layers\n"
@@ -224,6 +227,11 @@ static int parse_and_build(int argc, char **argv)
             if (!a.error && (end == a.value || *end || v < 1 || v > 4096))
                 return cli_usage("build", "--pass-batch wants a number of samples from 1 to 4096, not '%s'", a.value);
             opt.pass_batch = (int)v;
+        } else if (cli_option(&a, "--stream", NULL)) {
+            if (!a.error && !strcmp(a.value, "auto")) opt.stream = 0;
+            else if (!a.error && !strcmp(a.value, "on")) opt.stream = 1;
+            else if (!a.error && !strcmp(a.value, "off")) opt.stream = -1;
+            else if (!a.error) return cli_usage("build", "--stream wants auto, on or off, not '%s'", a.value);
         } else if (cli_option(&a, "--device", NULL)) {
             if (!a.error && strcmp(a.value, "cpu") && strcmp(a.value, "cuda"))
                 return cli_usage("build", "--device wants cpu or cuda, not '%s'", a.value);

@@ -278,6 +278,9 @@ static inline void avx512_uniform_tile_14x32(const float *a0, const float *a7, i
 #define DWR_P 8
 #define DWR_ZP 7
 #include "../dw_rows.inc"
+/* row streaming of an expansion 1x1 conv into the row sweep (stream.h): needs DWR_ROW_Z and the 14x32 / 16x16 gemm */
+#include "../stream_expand_dw.inc"
 #undef DWR_P
 #undef DWR_ZP
+#undef DWR_ROW_Z
 #endif

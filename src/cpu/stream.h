@@ -1,0 +1,36 @@
+/* Row streaming: an expansion 1x1 convolution computed a few rows at a time inside the depthwise convolution that
+ * reads it (MobileNetV2 / EfficientNet inverted-residual blocks).
+ *
+ * Why: the expansion's output is the largest activation of such a block (MobileNetV2's 112x112x96: 4.8 MB). Layer by
+ * layer, it is written to memory and read back by the depthwise conv; at two threads those layers run at the memory
+ * bandwidth, not the FMA rate. Streamed, each thread computes the expansion rows its depthwise output rows need into
+ * a ring of KH rows of its own (L1/L2 sized) and runs the depthwise kernel on the ring: the expansion's output never
+ * goes to memory. Threads recompute the KH - stride rows where their row ranges meet. The same kernels do the
+ * arithmetic (the gemm on one row, the depthwise row sweep), so results are bit-identical to running the two layers.
+ *
+ * In the engine (kiln_layer.stream, engine format v6): 1 on the expansion layer i; layer i + 1 is the depthwise conv.
+ * The expansion's output keeps its arena slot (a CPU without the kernels runs the two layers one after the other),
+ * and the memory plan keeps the expansion's input live through layer i + 1 (kiln_plan_memory_groups). */
+#ifndef KILN_CPU_STREAM_H
+#define KILN_CPU_STREAM_H
+
+#include <stddef.h>
+
+#include "../runtime/threadpool.h"
+#include "kernel.h"
+
+/* 1 when node i (a 1x1 stride-1 unpadded ungrouped conv without residual) and node i + 1 (a depthwise conv of 3x3 or
+ * 5x5, stride 1 or 2, no dilation, reading node i's output as its input 0, which nothing else reads and which is not
+ * a graph output) have the shape of a streamable pair, on rank-4 activations with channels a multiple of 16 and an
+ * output width a multiple of 7 (the row sweep's zero-column tiles). */
+int kiln_stream_pair_ok(const kiln_graph *g, int i);
+/* 1 when the pair also runs streamed on this CPU with these (resolved) tactics of layers i and i + 1. */
+int kiln_stream_tactics_ok(const kiln_graph *g, int i, int t_expand, int t_dw);
+/* Workspace bytes of the streamed pair (layer i + 1's slot): the gemm's zero row and one ring per thread. */
+size_t kiln_stream_workspace(const kiln_graph *g, int i, int threads);
+/* Run layers i and i + 1 streamed: ea / da are their kernel arguments (ea->out unused), epacked the expansion's
+ * packed weights, da->workspace kiln_stream_workspace bytes for kiln_threadpool_size(pool) threads. */
+void kiln_stream_run(int t_expand, const kiln_kernel_args *ea, const void *epacked, const kiln_kernel_args *da,
+                     kiln_threadpool *pool);
+
+#endif
