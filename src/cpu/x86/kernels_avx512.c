@@ -135,7 +135,9 @@ static inline void avx512_uniform_14x32(float *acc, const float *a0, const float
 }
 #define UNIFORM_LOOP avx512_uniform_14x32
 
-/* A whole 14x32 uniform tile of one tap in one asm block: accumulators zeroed in registers, the K loop, then the
+/* A whole 14x32 uniform tile in one asm block: accumulators zeroed in registers, the K loop of every tap of the block
+ * (each tap's two row bases from a table; taps of few channels, e.g. a 7x7 stem's 3, no longer pay a round trip of
+ * the accumulators per tap), then the
  * store step of gemm_store_ (+ the partial sums in c unless first; when last: + bias, + residual, relu / relu6) and
  * the stores, all from the registers. The general path round-trips the 28 accumulators through a stack buffer before
  * and after the loop and reloads them in C: on small-K layers (MobileNetV2's 1x1 convs, K = 16..192) that was a
@@ -149,11 +151,14 @@ typedef struct {
     int32_t has_res;
     float hi;
     uint32_t mask;       /* lanes of the second output vector that exist (nvalid - 16 of them: 17..32 channels) */
+    const float *const *tap; /* per tap: row 0's and row 7's first operand (a0, a7) */
+    int64_t ntaps;       /* >= 1 */
+    int64_t kc;          /* k steps of each tap */
 } avx512_tile14_epi;
 _Static_assert(offsetof(avx512_tile14_epi, bias) == 224 && offsetof(avx512_tile14_epi, first) == 232 &&
                    offsetof(avx512_tile14_epi, last) == 236 && offsetof(avx512_tile14_epi, act) == 240 &&
                    offsetof(avx512_tile14_epi, has_res) == 244 && offsetof(avx512_tile14_epi, hi) == 248 &&
-                   offsetof(avx512_tile14_epi, mask) == 252,
+                   offsetof(avx512_tile14_epi, mask) == 252 && offsetof(avx512_tile14_epi, kc) == 272,
                "avx512_tile14_epi layout is addressed by offset in asm");
 
 #define T14_ROWS(M) M(0, 0, 1) M(1, 2, 3) M(2, 4, 5) M(3, 6, 7) M(4, 8, 9) M(5, 10, 11) M(6, 12, 13) M(7, 14, 15) \
@@ -169,17 +174,23 @@ _Static_assert(offsetof(avx512_tile14_epi, bias) == 224 && offsetof(avx512_tile1
 #define T14_STORE(r, a, b) "mov " #r "*8(%[ep]), %%rax\n" "vmovups %%zmm" #a ", (%%rax)\n" \
     "vmovups %%zmm" #b ", 64(%%rax)%{%%k1%}\n"
 
-static inline void avx512_tile_14x32(const float *a0, const float *a7, int64_t step_floats, const float *w,
-                                     int64_t kc, const float *pf, int64_t pf_step, const avx512_tile14_epi *ep)
+static inline void avx512_tile_14x32(int64_t step_floats, const float *w, const float *pf, int64_t pf_step,
+                                     const avx512_tile14_epi *ep)
 {
     const int64_t s1 = step_floats * 4, s3 = 3 * s1, s5 = 5 * s1;
-    const char *pa0 = (const char *)a0, *pa7 = (const char *)a7;
+    const char *pa0 = NULL, *pa7 = NULL, *const *tab = (const char *const *)ep->tap;
     const char *pw = (const char *)w, *ppf = (const char *)pf;
+    int64_t kc = 0, nt = ep->ntaps;
     __asm__ volatile(
         T14_ROWS(T14_ZERO)
         "kmovw 252(%[ep]), %%k1\n"
+        "5:\n"
+        "mov (%[tab]), %[a0]\n"
+        "mov 8(%[tab]), %[a7]\n"
+        "add $16, %[tab]\n"
+        "mov 272(%[ep]), %[k]\n"
         "test %[k], %[k]\n"
-        "jz 2f\n"
+        "jz 7f\n"
         "1:\n"
         "vmovups (%[w]), %%zmm28\n"
         "vmovups 64(%[w]), %%zmm29\n"
@@ -192,7 +203,9 @@ static inline void avx512_tile_14x32(const float *a0, const float *a7, int64_t s
         "add %[pfs], %[pf]\n"
         "dec %[k]\n"
         "jnz 1b\n"
-        "2:\n"
+        "7:\n"
+        "dec %[nt]\n"
+        "jnz 5b\n"
         "cmpl $0, 232(%[ep])\n"
         "jne 3f\n"
         T14_ROWS(T14_ADD_C)
@@ -219,24 +232,25 @@ static inline void avx512_tile_14x32(const float *a0, const float *a7, int64_t s
         T14_ROWS(T14_MINHI)
         "6:\n"
         T14_ROWS(T14_STORE)
-        : [a0] "+r"(pa0), [a7] "+r"(pa7), [w] "+r"(pw), [pf] "+r"(ppf), [k] "+r"(kc)
+        : [a0] "+r"(pa0), [a7] "+r"(pa7), [w] "+r"(pw), [pf] "+r"(ppf), [k] "+r"(kc), [tab] "+r"(tab), [nt] "+r"(nt)
         : [ep] "r"(ep), [s1] "r"(s1), [s3] "r"(s3), [s5] "r"(s5), [pfs] "r"(pf_step * 4)
         : "rax", "k1", "memory", "cc", "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", "zmm31");
 }
 
-/* gemm_variant.inc's hook: a uniform tile of one tap, 14 rows, 17 to 32 channels (stores of the second vector
- * masked). */
-static inline void avx512_uniform_tile_14x32(const float *a0, const float *a7, int64_t step, const float *w,
+/* gemm_variant.inc's hook: a uniform tile of ntaps taps (tap[2t], tap[2t + 1]: rows 0 and 7 of tap t, all of the
+ * same step), kc k steps each, 14 rows, 17 to 32 channels (stores of the second vector masked). */
+static inline void avx512_uniform_tile_14x32(const float *const *tap, int ntaps, int64_t step, const float *w,
                                              int64_t kc,
                                              const float *pf, int64_t pfs, float *c, int64_t ldc, int first,
                                              int last, const float *bias, const float *res, int64_t ldr, int fast,
                                              float hi, int nvalid)
 {
     avx512_tile14_epi ep;
+    ep.tap = tap, ep.ntaps = ntaps, ep.kc = kc;
     ep.mask = nvalid >= 32 ? 0xffffu : (1u << (nvalid - 16)) - 1u; /* nvalid in 17..32 */
     for (int r = 0; r < 14; r++) ep.c[r] = c + r * ldc, ep.res[r] = res ? res + r * ldr : NULL;
     ep.bias = bias, ep.first = first, ep.last = last, ep.act = fast, ep.has_res = res != NULL, ep.hi = hi;
-    avx512_tile_14x32(a0, a7, step, w, kc, pf, pfs, &ep);
+    avx512_tile_14x32(step, w, pf, pfs, &ep);
 }
 #define UNIFORM_TILE avx512_uniform_tile_14x32
 
