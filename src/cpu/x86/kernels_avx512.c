@@ -283,8 +283,9 @@ static inline void avx512_uniform_tile_14x32(const float *const *tap, int ntaps,
 #undef NRV
 #undef NR_LIT
 
-/* stems: 12 output pixels x 2 vectors per register tile */
-#define DIRECT_P 12
+/* stems: 7 output pixels x 2 vectors per register tile (12 spilled accumulators: 48% of the FMA peak on ResNet50's
+ * 7x7 stem; 6 to 9 all reach ~71%, bench/cpu_conv_layers; 7 divides the 112 / 56 / 28 / 14 / 7 widths) */
+#define DIRECT_P 7
 #include "../conv_direct.inc"
 #undef DIRECT_P
 
