@@ -81,7 +81,7 @@ kiln_status kiln_choose_streams(kiln_engine *e, const kiln_build_options *o)
     for (int i = 0; i < e->g->n_nodes; i++) kept[i] = e->layers[i].tactic;
     const int n = mark(e, o, flags, with_t);
     kiln_status st = n ? apply(e, o, flags, with_t) : KILN_OK;
-    if (!st && o->stream == 0 && o->tactics == KILN_TACTICS_TIMED) {
+    if (!st && n && o->stream == 0 && o->tactics == KILN_TACTICS_TIMED) {
         /* whole runs with and without, alternating in 3 rounds of 3 timings (each the best of 2 runs after a
          * warm-up); the best of each (a 6 ms network: ~0.3 s) */
         double with = -1.0, without = -1.0;
