@@ -435,6 +435,8 @@ int main(void)
     se_test(5, 6, 37, 9, 3, 3, 0);
     se_test(4, 4, 96, 4, 2, 1, 1);
     se_test(6, 6, 24, 6, 1, 3, 1);
+    se_test(9, 9, 150, 7, 2, 3, 0); /* odd pixel count, 2.3 blocks of 4 vectors, dense tails (i mod 4, j) */
+    se_test(3, 5, 33, 5, 1, 4, 1);  /* a scalar activation */
     exp_test();
 
     for (int i = 1; i <= 3; i++) kiln_threadpool_free(pools[i]);
