@@ -76,12 +76,17 @@ kiln_status kiln_cpu_engine_prepare(kiln_engine *e)
     /* streamed pairs whose kernels run here (else the two layers run one after the other): the rings are in the
      * workspace, one per thread */
     for (int i = 0; i + 1 < g->n_nodes; i++) {
-        if (!e->layers[i].stream || c->run[i] < 0 || c->run[i + 1] < 0 ||
-            !kiln_stream_tactics_ok(g, i, c->run[i], c->run[i + 1]))
-            continue;
-        c->stream[i] = 1;
-        const int64_t ws = (int64_t)kiln_stream_workspace(g, i, e->threads);
-        if (ws > ws_max) ws_max = ws;
+        const int sm = e->layers[i].stream;
+        if (!sm || c->run[i] < 0 || c->run[i + 1] < 0) continue;
+        if (sm == 1 && kiln_stream_tactics_ok(g, i, c->run[i], c->run[i + 1])) {
+            c->stream[i] = 1;
+            const int64_t ws = (int64_t)kiln_stream_workspace(g, i, e->threads);
+            if (ws > ws_max) ws_max = ws;
+        } else if (sm == 2 && kiln_se_fold_tactics_ok(g, i, c->run[i], c->run[i + 1])) {
+            c->stream[i] = 2;
+            const int64_t ws = (int64_t)kiln_se_fold_workspace(g, i, e->batch_max, e->threads);
+            if (ws > ws_max) ws_max = ws;
+        }
     }
     if (any_cpu) e->workspace_bytes = ws_max;
     if (fallbacks)
@@ -98,12 +103,15 @@ int kiln_cpu_engine_run_tactic(const kiln_engine *e, int layer)
 
 const char *kiln_cpu_engine_note(const kiln_engine *e) { return e->cpu ? e->cpu->note : ""; }
 
-int kiln_cpu_engine_streams(const kiln_engine *e, int layer) { return e->cpu && e->cpu->stream[layer]; }
+int kiln_cpu_engine_streams(const kiln_engine *e, int layer) { return e->cpu ? e->cpu->stream[layer] : 0; }
 
 void kiln_cpu_engine_run_stream(const kiln_engine *e, int layer, const kiln_kernel_args *ea,
                                 const kiln_kernel_args *da, kiln_threadpool *pool)
 {
-    kiln_stream_run(e->cpu->run[layer], ea, e->cpu->packed[layer], da, pool);
+    if (e->cpu->stream[layer] == 2)
+        kiln_se_fold_run(e->cpu->run[layer], e->cpu->run[layer + 1], ea, da, e->cpu->packed[layer + 1], pool);
+    else
+        kiln_stream_run(e->cpu->run[layer], ea, e->cpu->packed[layer], da, pool);
 }
 
 void kiln_cpu_engine_run_layer(const kiln_engine *e, int layer, const kiln_kernel_args *a, kiln_threadpool *pool)

@@ -26,7 +26,8 @@ void kiln_cpu_engine_release(kiln_engine *e);
 int kiln_cpu_engine_run_tactic(const kiln_engine *e, int layer);
 /* "" or one line saying how many layers fall back to which ISA and why. Owned by the engine. */
 const char *kiln_cpu_engine_note(const kiln_engine *e);
-/* 1 when layer i is an expansion conv that streams into layer i + 1 on this CPU (stream.h). */
+/* 1 when layer i is an expansion conv that streams into layer i + 1 on this CPU, 2 when it is a squeeze-excite folded
+ * into layer i + 1 (stream.h); else 0. */
 int kiln_cpu_engine_streams(const kiln_engine *e, int layer);
 /* Run layers i and i + 1 streamed (kiln_cpu_engine_streams): their kernel arguments, da->workspace for both. */
 void kiln_cpu_engine_run_stream(const kiln_engine *e, int layer, const kiln_kernel_args *ea,

@@ -27,6 +27,9 @@ typedef struct {
      * see a non-zero pitch; every other kernel may ignore these fields. */
     int64_t in_pitch[KILN_MAX_NODE_INPUTS];
     int64_t out_pitch;
+    /* Squeeze-excite folded into this layer (src/cpu/stream.h): input 0 is read multiplied by in0_scale[n * C + c]
+     * (sample n, channel c: the gates). NULL = none; only gemm tactics of 1x1 convs ever see it. */
+    const float *in0_scale;
 } kiln_kernel_args;
 
 typedef void (*kiln_kernel_fn)(const kiln_kernel_args *a);

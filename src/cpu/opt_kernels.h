@@ -46,7 +46,12 @@ typedef struct {
     const float *packed; /* kiln_pack_gemm layout for this NR */
     const float *zero;   /* Cin (= groups * CinG) zeros (workspace): padding rows, offset like real rows */
     kiln_act act;
+    const float *a_scale; /* kiln_kernel_args.in0_scale (1x1 convs): each tile group's input rows are copied into
+                           * a_scratch multiplied by it, and the tiles read the copy; NULL = none */
+    float *a_scratch;    /* per thread KILN_GEMM_SCALE_FLOATS(Cin) floats (workspace after the zero row) */
 } kiln_gemm_geom;
+/* Scratch of one thread of a gemm with a_scale: up to 4 tiles of KILN_GEMM_MAX_MR rows of Cin floats. */
+#define KILN_GEMM_SCALE_FLOATS(cin) ((int64_t)4 * KILN_GEMM_MAX_MR * (cin))
 
 /* Packed layout for panel width NR: for each group g, for each block b of NR output channels of the group:
  *   [NR floats: bias (0 where absent or past CoutG)] [KH*KW*CinG*NR floats: W[kh,kw,ci, g*CoutG + b*NR + j]]. */
@@ -70,7 +75,8 @@ int64_t kiln_gemm_padded_offset(const kiln_graph *g, const kiln_node *n);
     void kiln_global_avgpool_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool); \
     void kiln_global_maxpool_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool); \
     void kiln_binary_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);         \
-    void kiln_squeeze_excite_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
+    void kiln_squeeze_excite_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool); \
+    void kiln_squeeze_excite_gates_##SUF(const kiln_kernel_args *a, kiln_threadpool *pool);
 #define KILN_DECLARE_GEMM(MR, NR, SUF) \
     void kiln_gemm_##MR##x##NR##_##SUF(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
 

@@ -73,3 +73,87 @@ void kiln_stream_run(int t_expand, const kiln_kernel_args *ea, const void *epack
     (void)t_expand, (void)ea, (void)epacked, (void)da, (void)pool;
 #endif
 }
+
+/* ---- squeeze-excite folding ------------------------------------------------------------------------------------ */
+
+int kiln_se_fold_pair_ok(const kiln_graph *g, int i)
+{
+    if (i < 0 || i + 1 >= g->n_nodes) return 0;
+    const kiln_node *se = &g->nodes[i], *c = &g->nodes[i + 1];
+    if (se->op != KILN_OP_SQUEEZE_EXCITE || se->n_inputs != 5 || c->op != KILN_OP_CONV2D || c->n_inputs < 2) return 0;
+    for (int j = 1; j < 5; j++)
+        if (in_of(g, i, j)->kind != KILN_VALUE_CONSTANT) return 0;
+    const kiln_value *x = in_of(g, i, 0), *s = &g->values[se->output], *w = in_of(g, i + 1, 1);
+    const kiln_value *y = &g->values[c->output];
+    if (x->rank != 4 || s->rank != 4 || y->rank != 4 || w->rank != 4 || w->kind != KILN_VALUE_CONSTANT) return 0;
+    if (c->n_inputs > 2 && in_of(g, i + 1, 2)->kind != KILN_VALUE_CONSTANT) return 0;
+    const kiln_attrs *a = &c->attrs;
+    if (w->dims[0] != 1 || w->dims[1] != 1 || w->dims[2] != x->dims[3] || a->groups != 1 || a->stride[0] != 1 ||
+        a->stride[1] != 1 || a->pads[0] || a->pads[1] || a->pads[2] || a->pads[3] || y->dims[1] != x->dims[1] ||
+        y->dims[2] != x->dims[2] || c->inputs[0] != se->output)
+        return 0;
+    for (int k = 0; k < g->n_nodes; k++)
+        for (int j = 0; j < g->nodes[k].n_inputs; j++)
+            if (g->nodes[k].inputs[j] == se->output && !(k == i + 1 && j == 0)) return 0;
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == se->output) return 0;
+    return 1;
+}
+
+typedef void (*gates_fn)(const kiln_kernel_args *a, kiln_threadpool *pool);
+
+static gates_fn gates_of(int t_se)
+{
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get(KILN_OP_SQUEEZE_EXCITE, t_se);
+    if (!k || !k->run) return NULL;
+#if defined(__x86_64__)
+    if (k->run == kiln_squeeze_excite_avx512) return kiln_squeeze_excite_gates_avx512;
+    if (k->run == kiln_squeeze_excite_avx2) return kiln_squeeze_excite_gates_avx2;
+#endif
+#if defined(__aarch64__)
+    if (k->run == kiln_squeeze_excite_neon) return kiln_squeeze_excite_gates_neon;
+#endif
+    if (k->run == kiln_squeeze_excite_generic) return kiln_squeeze_excite_gates_generic;
+    return NULL;
+}
+
+int kiln_se_fold_tactics_ok(const kiln_graph *g, int i, int t_se, int t_conv)
+{
+    if (!kiln_se_fold_pair_ok(g, i) || !gates_of(t_se)) return 0;
+    const kiln_cpu_tactic *c = kiln_cpu_tactic_get(KILN_OP_CONV2D, t_conv);
+    /* a gemm tactic (packed panels, MR rows): not Winograd, not the direct stem kernels */
+    return c && c->run && c->gemm_nr > 0 && c->gemm_mr > 0;
+}
+
+/* Bytes of the conv's part (zero row + per-thread scratch), where the squeeze-excite's part starts. */
+static size_t conv_part(const kiln_graph *g, int i, int threads)
+{
+    const kiln_node *c = &g->nodes[i + 1];
+    const int64_t cin = in_of(g, i + 1, 0)->dims[3];
+    return ((size_t)(kiln_gemm_padded_offset(g, c) + (threads < 1 ? 1 : threads) * KILN_GEMM_SCALE_FLOATS(cin)) *
+                sizeof(float) + 63) / 64 * 64;
+}
+
+size_t kiln_se_fold_workspace(const kiln_graph *g, int i, int batch, int threads)
+{
+    return conv_part(g, i, threads) + kiln_ref_squeeze_excite_workspace(g, &g->nodes[i], batch);
+}
+
+void kiln_se_fold_run(int t_se, int t_conv, const kiln_kernel_args *sa, const kiln_kernel_args *ca,
+                      const void *cpacked, kiln_threadpool *pool)
+{
+    const kiln_graph *g = sa->g;
+    const int i = (int)(sa->node - g->nodes);
+    const size_t part = conv_part(g, i, kiln_threadpool_size(pool));
+    kiln_kernel_args s = *sa, c = *ca;
+    s.workspace = (char *)ca->workspace + part;
+    gates_of(t_se)(&s, pool);
+    /* the gates: after s[N, C] and h[N, Cr] in the squeeze-excite's workspace (simd_kernels.inc) */
+    const int64_t N = sa->batch, C = in_of(g, i, 0)->dims[3], Cr = in_of(g, i, 1)->dims[in_of(g, i, 1)->rank - 1];
+    const float *gates = (const float *)((char *)s.workspace + ((size_t)(N * C) * sizeof(float) + 63) / 64 * 64 +
+                                         ((size_t)(N * Cr) * sizeof(float) + 63) / 64 * 64);
+    c.in[0] = sa->in[0];
+    c.in_pitch[0] = sa->in_pitch[0];
+    c.in0_scale = gates;
+    kiln_cpu_tactic_run(t_conv, &c, cpacked, pool);
+}

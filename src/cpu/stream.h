@@ -33,4 +33,22 @@ size_t kiln_stream_workspace(const kiln_graph *g, int i, int threads);
 void kiln_stream_run(int t_expand, const kiln_kernel_args *ea, const void *epacked, const kiln_kernel_args *da,
                      kiln_threadpool *pool);
 
+/* Squeeze-excite folding (layers[i].stream = 2 on the squeeze-excite layer i): the squeeze-excite computes only its
+ * gates; layer i + 1, a 1x1 conv, reads its input 0 as x * gate while it loads each tile group's rows (a scratch copy
+ * in L1 / L2, kiln_kernel_args.in0_scale), so y = x * gate (as large as the depthwise output it scales: 1.2-1.8 MB
+ * in EfficientNet-B0's first blocks) is never written and read back. The products are the same float multiplies:
+ * results are bit-identical. */
+/* 1 when node i is a squeeze-excite (constant weights) and node i + 1 a 1x1 stride-1 unpadded ungrouped conv reading
+ * its output as input 0, which nothing else reads and which is not a graph output, on rank-4 activations. */
+int kiln_se_fold_pair_ok(const kiln_graph *g, int i);
+/* 1 when the pair also folds on this CPU with these (resolved) tactics: an optimized squeeze-excite, a gemm conv. */
+int kiln_se_fold_tactics_ok(const kiln_graph *g, int i, int t_se, int t_conv);
+/* Workspace bytes of the folded pair: the conv's zero row and scratch copies (one per thread), then the
+ * squeeze-excite's own (its gates). */
+size_t kiln_se_fold_workspace(const kiln_graph *g, int i, int batch, int threads);
+/* Run layers i and i + 1 folded: sa / ca their kernel arguments (ca->in[0] is replaced by sa->in[0]; sa->out
+ * unused), cpacked the conv's packed weights, ca->workspace kiln_se_fold_workspace bytes. */
+void kiln_se_fold_run(int t_se, int t_conv, const kiln_kernel_args *sa, const kiln_kernel_args *ca,
+                      const void *cpacked, kiln_threadpool *pool);
+
 #endif

@@ -342,6 +342,10 @@ void kiln_gemm_geom_init(const kiln_kernel_args *a, const void *packed, kiln_gem
     G->XP = a->in_pitch[0] ? a->in_pitch[0] : G->Cin;
     G->YP = a->out_pitch ? a->out_pitch : G->Cout;
     G->res = n->n_inputs > 3 ? a->in[3] : NULL;
+    if (a->in0_scale) { /* a folded squeeze-excite (stream.h): the scratch follows the zero row */
+        G->a_scale = a->in0_scale;
+        G->a_scratch = (float *)a->workspace + kiln_gemm_padded_offset(g, n);
+    }
 }
 
 /* ---- per-tactic resources and running -------------------------------------------------------------------------- */

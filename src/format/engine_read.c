@@ -261,10 +261,12 @@ static int parse_layers_and_plan(parser *p, kiln_engine *e)
     /* row streaming (src/cpu/stream.h): a CPU expansion conv streamed into the CPU depthwise conv after it */
     for (int i = 0; i < n; i++) {
         const int32_t sm = e->layers[i].stream;
-        if (sm != 0 && (sm != 1 || e->layers[i].backend != 0 || !kiln_stream_pair_ok(g, i) ||
-                        e->layers[i + 1].backend != 0 || (i > 0 && e->layers[i - 1].stream)))
-            return CORRUPT(p, "layer %d '%s' has stream %d but is not an expansion conv streamable into the next layer",
-                           i, g->nodes[i].name, sm);
+        if (sm != 0 && (e->layers[i].backend != 0 || (sm == 1 && !kiln_stream_pair_ok(g, i)) ||
+                        (sm == 2 && !kiln_se_fold_pair_ok(g, i)) || sm < 0 || sm > 2 || e->layers[i + 1].backend != 0 ||
+                        (i > 0 && e->layers[i - 1].stream)))
+            return CORRUPT(p, "layer %d '%s' has stream %d but is not %s", i, g->nodes[i].name, sm,
+                           sm == 2 ? "a squeeze-excite foldable into the next layer"
+                                   : "an expansion conv streamable into the next layer");
     }
     e->arena_bytes = kiln_r_i64(&p->r);
     e->workspace_bytes = kiln_r_i64(&p->r);

@@ -1,5 +1,5 @@
 /* Row streaming choices of a CPU engine (src/cpu/stream.h): which expansion convs are computed inside the depthwise
- * conv after them.
+ * conv after them, which squeeze-excites are folded into the 1x1 conv after them.
  *
  * Candidates are the pairs the kernels take (kiln_stream_tactics_ok with the chosen tactics, a dense expansion output)
  * whose expansion output is at least KILN_STREAM_MIN_BYTES a sample: smaller ones stay in the L2 cache between the
@@ -44,6 +44,12 @@ static int mark(const kiln_engine *e, const kiln_build_options *o, int32_t *flag
         const kiln_value *y = &g->values[g->nodes[i].output];
         if (e->layers[i].backend != 0 || e->layers[i + 1].backend != 0 || e->value_pitch[g->nodes[i].output]) continue;
         if (o->stream <= 0 && kiln_value_numel(y) * (int64_t)sizeof(float) < min_bytes) continue;
+        if (kiln_se_fold_tactics_ok(g, i, e->layers[i].tactic, e->layers[i + 1].tactic)) {
+            flags[i] = 2; /* a squeeze-excite whose product the next 1x1 conv computes as it reads it */
+            n++;
+            i++;
+            continue;
+        }
         /* a depthwise conv timed faster alone with another kernel still streams with the row sweep */
         const int t_dw = stream_dw_tactic(g, i, e->layers[i].tactic, e->layers[i + 1].tactic);
         if (t_dw < 0) continue;
@@ -99,11 +105,11 @@ kiln_status kiln_choose_streams(kiln_engine *e, const kiln_build_options *o)
         }
         const int keep = with > 0 && without > 0 && with < 0.98 * without;
         if (o->verbose)
-            fprintf(stderr, "kiln: row streaming of %d expansion conv%s: runs %.2f ms with, %.2f ms without: %s\n", n,
-                    n == 1 ? "" : "s", with, without, keep ? "kept" : "dropped");
+            fprintf(stderr, "kiln: row streaming / squeeze-excite folding of %d layer pair%s: runs %.2f ms with, %.2f ms "
+                    "without: %s\n", n, n == 1 ? "" : "s", with, without, keep ? "kept" : "dropped");
         if (!st && !keep) st = apply(e, o, NULL, kept);
     } else if (!st && n && o->verbose) {
-        fprintf(stderr, "kiln: row streaming of %d expansion conv%s\n", n, n == 1 ? "" : "s");
+        fprintf(stderr, "kiln: row streaming / squeeze-excite folding of %d layer pair%s\n", n, n == 1 ? "" : "s");
     }
     free(flags);
     free(with_t);

@@ -1,6 +1,6 @@
 /* Row streaming (src/cpu/stream.h): an expansion 1x1 conv computed into per-thread rings inside the depthwise conv
- * after it gives bit-identical outputs to running the two layers one after the other, agrees with the reference
- * oracle, for 3x3 / 5x5 depthwise convs at stride 1 / 2 ('same' padding, asymmetric when strided), output widths 7,
+ * after it, and a squeeze-excite folded into the 1x1 conv after it, give bit-identical outputs to running the two
+ * layers one after the other and agree with the reference oracle; for 3x3 / 5x5 depthwise convs at stride 1 / 2 ('same' padding, asymmetric when strided), output widths 7,
  * 14, 21, vector and scalar activations, 1 to 3 threads and batches of several samples; the choice survives an engine
  * save -> load; an engine whose stream field names a layer that cannot stream is refused as corrupt. */
 #include <unistd.h>
@@ -121,6 +121,66 @@ static void check_case(const stream_case *c, int threads)
     t_network_free(net);
 }
 
+/* x -> squeeze-excite (C -> Cr -> C, swish / sigmoid) -> 1x1 conv (C -> Cout, relu) */
+static kiln_graph *make_se_graph(int H, int W, int C, int Cr, int Cout, int conv_weights)
+{
+    kiln_graph *g = kiln_graph_new();
+    int64_t xd[4] = { 1, H, W, C }, b1d[1] = { Cr }, b2d[1] = { C };
+    int64_t w1d[4] = { 1, 1, C, Cr }, w2d[4] = { 1, 1, Cr, C };
+    const int wr = conv_weights ? 4 : 2;
+    int x = kiln_graph_add_input(g, "x", 4, xd);
+    int ins[5] = { x, t_const(g, "w1", wr, w1d + 4 - wr, -0.5f, 0.5f), t_const(g, "b1", 1, b1d, -0.2f, 0.2f),
+                   t_const(g, "w2", wr, w2d + 4 - wr, -0.5f, 0.5f), t_const(g, "b2", 1, b2d, -0.2f, 0.2f) };
+    kiln_attrs at;
+    kiln_attrs_init(&at);
+    at.act = kiln_act_make(KILN_ACT_SWISH, 0, 0, 0);
+    at.act2 = kiln_act_make(KILN_ACT_SIGMOID, 0, 0, 0);
+    int se = kiln_graph_add_node(g, KILN_OP_SQUEEZE_EXCITE, "se", ins, 5, &at);
+    int y = t_act(g, "project_act", t_conv(g, "project", se, 1, Cout), kiln_act_relu());
+    kiln_graph_mark_output(g, y);
+    return g;
+}
+
+/* The squeeze-excite folded into the 1x1 conv (stream 2): bitwise equal to the two layers, close to the oracle. */
+static void check_se_fold(int H, int W, int C, int Cr, int Cout, int conv_weights, int threads)
+{
+    t_rng = 99u;
+    kiln_network *net = t_network(make_se_graph(H, W, C, Cr, Cout, conv_weights));
+    const kiln_graph *g = net->g;
+    const int batch = 3;
+    const int64_t nx = t_numel_batch(g, g->inputs[0], batch), ny = t_numel_batch(g, g->outputs[0], batch);
+    float *x = malloc(sizeof(float) * (size_t)nx), *want = calloc((size_t)ny, sizeof(float));
+    float *plain = malloc(sizeof(float) * (size_t)ny), *folded = malloc(sizeof(float) * (size_t)ny);
+    t_fill(x, nx, -1.0f, 1.0f);
+    for (int64_t i = 0; i < ny; i++) plain[i] = folded[i] = NAN;
+    const float *xs = x;
+    t_oracle(g, batch, &xs, &want);
+    kiln_engine *off = build(net, -1, threads), *on = build(net, 1, threads);
+    char what[160];
+    snprintf(what, sizeof what, "squeeze-excite %dx%dx%d (Cr %d) -> 1x1 %d, %s weights, %d thread(s)", H, W, C, Cr,
+             Cout, conv_weights ? "conv" : "dense", threads);
+    if (off && on) {
+        int folds = 0;
+        for (int i = 0; i < on->g->n_nodes; i++) folds += on->layers[i].stream == 2;
+        CHECK(folds == 1, "%s: %d folded layers (want the squeeze-excite)", what, folds);
+        run(off, x, plain, batch);
+        run(on, x, folded, batch);
+        int same = 1;
+        for (int64_t i = 0; i < ny; i++) same &= plain[i] == folded[i];
+        CHECK(same, "%s: folded outputs differ from layer-by-layer ones (max |d| %g)", what,
+              t_max_abs_diff(plain, folded, ny));
+        const float d = t_max_abs_diff(want, folded, ny);
+        CHECK(d <= 5e-5f, "%s: max |folded - oracle| = %g", what, d);
+    }
+    kiln_engine_free(off);
+    kiln_engine_free(on);
+    free(x);
+    free(want);
+    free(plain);
+    free(folded);
+    t_network_free(net);
+}
+
 /* A stream field on a layer that is not a streamable expansion (the depthwise conv) is refused at load. */
 static void check_corrupt(void)
 {
@@ -154,6 +214,11 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 3; threads++) check_case(&cases[i], threads);
+    for (int threads = 1; threads <= 3; threads++) {
+        check_se_fold(14, 14, 32, 8, 24, 0, threads);
+        check_se_fold(7, 9, 40, 10, 40, 1, threads);  /* 63 pixels: partial tiles; 40 channels: a partial vector */
+        check_se_fold(28, 28, 96, 4, 16, 0, threads); /* several tile groups; 16 outputs (the 16-wide tile) */
+    }
     check_corrupt();
     if (t_failures) {
         fprintf(stderr, "test_stream: %d check(s) failed\n", t_failures);
