@@ -249,6 +249,9 @@ typedef struct {
     float range;         /* FP16 engines: max |value| the layer read or wrote on the calibration data; -1 otherwise */
     double flops;        /* floating-point operations per sample of its convolution / dense product (2 per
                           * multiply-add: 2 * OH * OW * Cout * KH * KW * Cin / groups); 0 for other layers */
+    int fused_into_next; /* CPU: 1 = in normal runs this layer is computed inside the next one (row streaming of an
+                          * expansion conv, squeeze-excite folding); runs with a layer callback (profiling,
+                          * per-layer compare) run it on its own so that its output exists */
 } kiln_layer_info;
 
 /* Measured FMA peak of one CPU core at the instruction level kiln uses here (AVX-512 or AVX2 vfmadd231ps chains, ~50

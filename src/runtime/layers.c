@@ -6,6 +6,7 @@
 
 #include "../core/status.h"
 #include "layers.h"
+#include "../cpu/engine_tactics.h"
 
 int kiln_engine_num_layers(const kiln_engine *e)
 {
@@ -33,6 +34,7 @@ kiln_status kiln_engine_layer_info(const kiln_engine *e, int index, kiln_layer_i
     info->tactic = e->layers[index].tactic;
     info->precision = e->layers[index].precision;
     info->range = e->layers[index].range;
+    info->fused_into_next = kiln_cpu_engine_streams(e, index) != 0;
     if ((n->op == KILN_OP_CONV2D || n->op == KILN_OP_DENSE) && n->n_inputs >= 2) {
         /* per sample: outputs x the weights each reads (conv HWIO weights: KH*KW*Cin/groups per output; dense [K,N]) */
         const kiln_value *w = &e->g->values[n->inputs[1]];

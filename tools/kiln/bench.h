@@ -17,6 +17,7 @@ typedef struct {
     double median_ms;    /* median over the profiled runs */
     double percent;      /* share of the sum over every layer */
     double gflops;       /* convolution / dense layers: FLOPs of the batch / median time, GFLOP/s; else 0 */
+    int fused_into_next; /* kiln_layer_info.fused_into_next */
 } bench_layer;
 
 typedef struct {

@@ -244,6 +244,13 @@ static void print_profile(FILE *f, const bench_result *r)
         fprintf(f, "GFLOP/s: the layer's convolution / dense FLOPs (2 per multiply-add) for the batch over its median "
                    "time; %% peak: of %.1f GFLOP/s, the measured FMA peak of one core x %d thread%s\n",
                 r->peak_gflops, r->threads, r->threads == 1 ? "" : "s");
+    int fused = 0;
+    for (int i = 0; i < r->n_layers; i++) fused += r->layers[i].fused_into_next;
+    if (fused)
+        fprintf(f, "Note: %d layer%s run%s inside the next layer in normal runs (row streaming / squeeze-excite folding, "
+                   "kiln inspect: +stream / +fold); profiled runs time every layer on its own, so these layers and the "
+                   "total are slower here than in the timed runs above\n",
+                fused, fused == 1 ? "" : "s", fused == 1 ? "s" : "");
 }
 
 static int write_profile_json(const char *path, const bench_result *r)
@@ -370,6 +377,7 @@ static int summarize_profile(bench_result *r, const kiln_engine *e, const profil
         if (p->run && stats_summarize(col, p->run, &s, NULL) == 0) l->median_ms = s.median;
         l->avg_ms = p->run ? l->total_ms / (double)p->run : 0;
         l->gflops = li.flops > 0 && l->median_ms > 0 ? li.flops * r->batch / l->median_ms / 1e6 : 0;
+        l->fused_into_next = li.fused_into_next;
         r->profile_total_ms += l->total_ms;
     }
     for (int i = 0; i < p->n_layers; i++)
