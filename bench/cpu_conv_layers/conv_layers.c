@@ -7,7 +7,7 @@
  *   gcc -O2 -std=gnu11 -Isrc -Iinclude -Itests/unit bench/cpu_conv_layers/conv_layers.c build/libkiln.a \
  *       $(pkg-config --libs hdf5 libcjson libturbojpeg libpng zlib) -lpthread -lm -o /tmp/conv_layers
  *   /tmp/conv_layers                 # the ResNet50 shapes below
- *   /tmp/conv_layers H W Cin Cout K S [threads]
+ *   /tmp/conv_layers H W Cin Cout K S [threads [groups]]   (groups = Cin = Cout: a depthwise conv)
  */
 #include <time.h>
 
@@ -23,10 +23,10 @@ static double now_ms(void)
     return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
 }
 
-static void run_shape(int H, int W, int Cin, int Cout, int K, int S, kiln_threadpool *pool, double peak)
+static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups, kiln_threadpool *pool, double peak)
 {
     kiln_graph *g = kiln_graph_new();
-    int64_t xd[4] = { 1, H, W, Cin }, wd[4] = { K, K, Cin, Cout }, bd[1] = { Cout };
+    int64_t xd[4] = { 1, H, W, Cin }, wd[4] = { K, K, Cin / groups, Cout }, bd[1] = { Cout };
     int x = kiln_graph_add_input(g, "x", 4, xd);
     int ins[3] = { x, t_const(g, "w", 4, wd, -1, 1), t_const(g, "b", 1, bd, -1, 1) };
     kiln_attrs at;
@@ -35,6 +35,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, kiln_thread
     at.stride[0] = at.stride[1] = S;
     at.pads[0] = at.pads[1] = at.pads[2] = at.pads[3] = K / 2;
     at.act = kiln_act_relu();
+    at.groups = groups;
     int y = kiln_graph_add_node(g, KILN_OP_CONV2D, "conv", ins, 3, &at);
     if (y < 0) {
         fprintf(stderr, "conv_layers: %s\n", kiln_last_error());
@@ -42,7 +43,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, kiln_thread
     }
     const kiln_node *n = &g->nodes[g->n_nodes - 1];
     const int64_t out_n = kiln_value_numel(&g->values[y]);
-    const double flop = 2.0 * (double)out_n * K * K * Cin;
+    const double flop = 2.0 * (double)out_n * K * K * (Cin / groups);
     float *in = malloc(sizeof(float) * (size_t)H * W * Cin), *out = malloc(sizeof(float) * (size_t)out_n);
     for (int64_t i = 0; i < (int64_t)H * W * Cin; i++) in[i] = (float)(i % 7) * 0.1f;
     int cnt;
@@ -71,7 +72,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, kiln_thread
     for (int t = 1; t < cnt && t < 64; t++) {
         if (!ws[t]) continue;
         const double gf = flop / best[t] / 1e6;
-        printf("%3dx%-3d %4d->%-4d %dx%d/%d  %-24s %8.3f ms %7.1f GFLOP/s", H, W, Cin, Cout, K, K, S,
+        printf("%3dx%-3d %4d->%-4d %dx%d/%d%s  %-24s %8.3f ms %7.1f GFLOP/s", H, W, Cin, Cout, K, K, S, groups > 1 ? " dw" : "",
                kiln_cpu_tactic_name(KILN_OP_CONV2D, t), best[t], gf);
         if (peak > 0) printf("  %3.0f%% of peak", 100.0 * gf / peak);
         printf("\n");
@@ -91,7 +92,8 @@ int main(int argc, char **argv)
     const double peak = kiln_cpu_peak_gflops() * threads;
     printf("CPU level %s, %d thread(s), FMA peak %.1f GFLOP/s\n", kiln_isa_name(kiln_cpu_isa()), threads, peak);
     if (argc >= 7) {
-        run_shape(atoi(argv[1]), atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), pool, peak);
+        run_shape(atoi(argv[1]), atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]),
+                  argc > 8 ? atoi(argv[8]) : 1, pool, peak);
     } else {
         static const int shapes[][6] = { /* ResNet50's convolutions at 224x224 (H W Cin Cout K S) */
             { 224, 224, 3, 64, 7, 2 }, { 56, 56, 64, 64, 1, 1 },   { 56, 56, 64, 64, 3, 1 },
@@ -101,7 +103,7 @@ int main(int argc, char **argv)
             { 7, 7, 512, 2048, 1, 1 },
         };
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-            run_shape(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4], shapes[i][5], pool, peak);
+            run_shape(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4], shapes[i][5], 1, pool, peak);
     }
     kiln_threadpool_free(pool);
     return 0;

@@ -36,17 +36,17 @@ static int conv_ok(const kiln_graph *g, const kiln_node *n)
     return w->rank == 4 && w->dims[0] * w->dims[1] <= KILN_GEMM_MAX_TAPS && n->attrs.groups >= 1;
 }
 
-/* the one-vector-wide gemm: only where a 32-wide tile would compute mostly padding */
-static int conv_narrow_ok(const kiln_graph *g, const kiln_node *n)
-{
-    return conv_ok(g, n) && val(g, n, 1)->dims[3] / n->attrs.groups <= 16;
-}
-
 static int dw_ok(const kiln_graph *g, const kiln_node *n)
 {
     if (!conv_ok(g, n)) return 0;
     const kiln_value *x = val(g, n, 0), *w = val(g, n, 1);
     return w->dims[2] == 1 && n->attrs.groups == x->dims[3] && w->dims[3] == x->dims[3];
+}
+
+/* the one-vector-wide gemm: only where a 32-wide tile would compute mostly padding */
+static int conv_narrow_ok(const kiln_graph *g, const kiln_node *n)
+{
+    return conv_ok(g, n) && val(g, n, 1)->dims[3] / n->attrs.groups <= 16 && !dw_ok(g, n); /* not depthwise */
 }
 
 static int dense_ok(const kiln_graph *g, const kiln_node *n)
