@@ -10,7 +10,7 @@ void kiln_dwconv_rows_avx2(const kiln_kernel_args *a, const void *packed, kiln_t
 /* Row streaming (stream.h): an expansion 1x1 conv (ea, weights packed nr wide) computed into per-thread rings inside
  * the depthwise conv da (stream_expand_dw.inc). */
 void kiln_expand_dw_avx512(const kiln_kernel_args *ea, const void *epacked, int nr, const kiln_kernel_args *da,
-                           kiln_threadpool *pool);
+                           const kiln_kernel_args *pa, const void *ppacked, int pnr, kiln_threadpool *pool);
 #endif
 
 #endif

@@ -82,6 +82,11 @@ kiln_status kiln_cpu_engine_prepare(kiln_engine *e)
             c->stream[i] = 1;
             const int64_t ws = (int64_t)kiln_stream_workspace(g, i, e->threads);
             if (ws > ws_max) ws_max = ws;
+        } else if (sm == 3 && i + 2 < g->n_nodes && c->run[i + 2] >= 0 &&
+                   kiln_stream_triple_tactics_ok(g, i, c->run[i], c->run[i + 1], c->run[i + 2])) {
+            c->stream[i] = 3;
+            const int64_t ws = (int64_t)kiln_stream_workspace3(g, i, e->threads);
+            if (ws > ws_max) ws_max = ws;
         } else if (sm == 2 && kiln_se_fold_tactics_ok(g, i, c->run[i], c->run[i + 1])) {
             c->stream[i] = 2;
             const int64_t ws = (int64_t)kiln_se_fold_workspace(g, i, e->batch_max, e->threads);
@@ -106,12 +111,16 @@ const char *kiln_cpu_engine_note(const kiln_engine *e) { return e->cpu ? e->cpu-
 int kiln_cpu_engine_streams(const kiln_engine *e, int layer) { return e->cpu ? e->cpu->stream[layer] : 0; }
 
 void kiln_cpu_engine_run_stream(const kiln_engine *e, int layer, const kiln_kernel_args *ea,
-                                const kiln_kernel_args *da, kiln_threadpool *pool)
+                                const kiln_kernel_args *da, const kiln_kernel_args *pa, kiln_threadpool *pool)
 {
-    if (e->cpu->stream[layer] == 2)
+    const int sm = e->cpu->stream[layer];
+    if (sm == 2)
         kiln_se_fold_run(e->cpu->run[layer], e->cpu->run[layer + 1], ea, da, e->cpu->packed[layer + 1], pool);
+    else if (sm == 3)
+        kiln_stream_run(e->cpu->run[layer], ea, e->cpu->packed[layer], da, e->cpu->run[layer + 2], pa,
+                        e->cpu->packed[layer + 2], pool);
     else
-        kiln_stream_run(e->cpu->run[layer], ea, e->cpu->packed[layer], da, pool);
+        kiln_stream_run(e->cpu->run[layer], ea, e->cpu->packed[layer], da, 0, NULL, NULL, pool);
 }
 
 void kiln_cpu_engine_run_layer(const kiln_engine *e, int layer, const kiln_kernel_args *a, kiln_threadpool *pool)

@@ -26,12 +26,15 @@ void kiln_cpu_engine_release(kiln_engine *e);
 int kiln_cpu_engine_run_tactic(const kiln_engine *e, int layer);
 /* "" or one line saying how many layers fall back to which ISA and why. Owned by the engine. */
 const char *kiln_cpu_engine_note(const kiln_engine *e);
-/* 1 when layer i is an expansion conv that streams into layer i + 1 on this CPU, 2 when it is a squeeze-excite folded
- * into layer i + 1 (stream.h); else 0. */
+/* 1 when layer i is an expansion conv that streams into layer i + 1 on this CPU, 3 when layer i + 2 (the projection)
+ * streams too, 2 when layer i is a squeeze-excite folded into layer i + 1 (stream.h); else 0. */
 int kiln_cpu_engine_streams(const kiln_engine *e, int layer);
-/* Run layers i and i + 1 streamed (kiln_cpu_engine_streams): their kernel arguments, da->workspace for both. */
+/* Layers a stream step covers after layer i: 2 for stream 3, else 1 (0 when it does not stream here). */
+static inline int kiln_cpu_stream_span(int streams) { return streams == 3 ? 2 : streams ? 1 : 0; }
+/* Run layers i .. i + span streamed (kiln_cpu_engine_streams): their kernel arguments (pa: layer i + 2 for stream 3,
+ * else NULL), da->workspace for all. */
 void kiln_cpu_engine_run_stream(const kiln_engine *e, int layer, const kiln_kernel_args *ea,
-                                const kiln_kernel_args *da, kiln_threadpool *pool);
+                                const kiln_kernel_args *da, const kiln_kernel_args *pa, kiln_threadpool *pool);
 /* Compute layer i with its resolved tactic. */
 void kiln_cpu_engine_run_layer(const kiln_engine *e, int layer, const kiln_kernel_args *a, kiln_threadpool *pool);
 

@@ -64,14 +64,52 @@ size_t kiln_stream_workspace(const kiln_graph *g, int i, int threads)
 }
 
 void kiln_stream_run(int t_expand, const kiln_kernel_args *ea, const void *epacked, const kiln_kernel_args *da,
-                     kiln_threadpool *pool)
+                     int t_project, const kiln_kernel_args *pa, const void *ppacked, kiln_threadpool *pool)
 {
 #if defined(__x86_64__)
     const kiln_cpu_tactic *e = kiln_cpu_tactic_get(KILN_OP_CONV2D, t_expand);
-    kiln_expand_dw_avx512(ea, epacked, e->gemm_nr, da, pool);
+    const kiln_cpu_tactic *p = pa ? kiln_cpu_tactic_get(KILN_OP_CONV2D, t_project) : NULL;
+    kiln_expand_dw_avx512(ea, epacked, e->gemm_nr, da, pa, ppacked, p ? p->gemm_nr : 0, pool);
 #else
-    (void)t_expand, (void)ea, (void)epacked, (void)da, (void)pool;
+    (void)t_expand, (void)ea, (void)epacked, (void)da, (void)t_project, (void)pa, (void)ppacked, (void)pool;
 #endif
+}
+
+int kiln_stream_triple_ok(const kiln_graph *g, int i)
+{
+    if (!kiln_stream_pair_ok(g, i) || i + 2 >= g->n_nodes) return 0;
+    const kiln_node *d = &g->nodes[i + 1], *p = &g->nodes[i + 2];
+    if (p->op != KILN_OP_CONV2D || p->n_inputs < 2 || p->inputs[0] != d->output) return 0;
+    const kiln_value *w = in_of(g, i + 2, 1), *x = &g->values[d->output], *y = &g->values[p->output];
+    if (w->rank != 4 || w->kind != KILN_VALUE_CONSTANT || y->rank != 4) return 0;
+    const kiln_attrs *a = &p->attrs;
+    if (w->dims[0] != 1 || w->dims[1] != 1 || w->dims[2] != x->dims[3] || a->groups != 1 || a->stride[0] != 1 ||
+        a->stride[1] != 1 || a->pads[0] || a->pads[1] || a->pads[2] || a->pads[3] || y->dims[1] != x->dims[1] ||
+        y->dims[2] != x->dims[2])
+        return 0;
+    if (p->n_inputs > 2 && in_of(g, i + 2, 2)->kind != KILN_VALUE_CONSTANT) return 0;
+    for (int j = 3; j < p->n_inputs; j++) /* a residual: complete before the triple starts */
+        if (in_of(g, i + 2, j)->producer >= i) return 0;
+    for (int k = 0; k < g->n_nodes; k++)
+        for (int j = 0; j < g->nodes[k].n_inputs; j++)
+            if (g->nodes[k].inputs[j] == d->output && !(k == i + 2 && j == 0)) return 0;
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == d->output) return 0;
+    return 1;
+}
+
+int kiln_stream_triple_tactics_ok(const kiln_graph *g, int i, int t_expand, int t_dw, int t_project)
+{
+    if (!kiln_stream_triple_ok(g, i) || !kiln_stream_tactics_ok(g, i, t_expand, t_dw)) return 0;
+    const kiln_cpu_tactic *p = kiln_cpu_tactic_get(KILN_OP_CONV2D, t_project);
+    return p && p->run && p->isa == KILN_ISA_AVX512 && (p->gemm_nr == 32 || p->gemm_nr == 16) && p->gemm_mr > 1;
+}
+
+size_t kiln_stream_workspace3(const kiln_graph *g, int i, int threads)
+{
+    const kiln_value *d = &g->values[g->nodes[i + 1].output];
+    const int64_t row = (d->dims[2] * d->dims[3] + 15) / 16 * 16;
+    return kiln_stream_workspace(g, i, threads) + (size_t)((threads < 1 ? 1 : threads) * row) * sizeof(float);
 }
 
 /* ---- squeeze-excite folding ------------------------------------------------------------------------------------ */

@@ -29,9 +29,17 @@ int kiln_stream_tactics_ok(const kiln_graph *g, int i, int t_expand, int t_dw);
 /* Workspace bytes of the streamed pair (layer i + 1's slot): the gemm's zero row and one ring per thread. */
 size_t kiln_stream_workspace(const kiln_graph *g, int i, int threads);
 /* Run layers i and i + 1 streamed: ea / da are their kernel arguments (ea->out unused), epacked the expansion's
- * packed weights, da->workspace kiln_stream_workspace bytes for kiln_threadpool_size(pool) threads. */
+ * packed weights, da->workspace kiln_stream_workspace bytes for kiln_threadpool_size(pool) threads. With pa (layer
+ * i + 2, a 1x1 projection conv, layers[i].stream = 3), each depthwise output row goes to a per-thread row buffer and
+ * the projection computes its output row from it at once (kiln_stream_workspace3): the depthwise output never goes
+ * to memory either. */
 void kiln_stream_run(int t_expand, const kiln_kernel_args *ea, const void *epacked, const kiln_kernel_args *da,
-                     kiln_threadpool *pool);
+                     int t_project, const kiln_kernel_args *pa, const void *ppacked, kiln_threadpool *pool);
+/* The triple: kiln_stream_pair_ok(g, i) and node i + 2 a 1x1 stride-1 unpadded ungrouped conv reading node i + 1's
+ * output (read by nothing else, not a graph output) as input 0, its other inputs from before node i. */
+int kiln_stream_triple_ok(const kiln_graph *g, int i);
+int kiln_stream_triple_tactics_ok(const kiln_graph *g, int i, int t_expand, int t_dw, int t_project);
+size_t kiln_stream_workspace3(const kiln_graph *g, int i, int threads);
 
 /* Squeeze-excite folding (layers[i].stream = 2 on the squeeze-excite layer i): the squeeze-excite computes only its
  * gates; layer i + 1, a 1x1 conv, reads its input 0 as x * gate while it loads each tile group's rows (a scratch copy

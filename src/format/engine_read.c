@@ -261,12 +261,16 @@ static int parse_layers_and_plan(parser *p, kiln_engine *e)
     /* row streaming (src/cpu/stream.h): a CPU expansion conv streamed into the CPU depthwise conv after it */
     for (int i = 0; i < n; i++) {
         const int32_t sm = e->layers[i].stream;
-        if (sm != 0 && (e->layers[i].backend != 0 || (sm == 1 && !kiln_stream_pair_ok(g, i)) ||
-                        (sm == 2 && !kiln_se_fold_pair_ok(g, i)) || sm < 0 || sm > 2 || e->layers[i + 1].backend != 0 ||
-                        (i > 0 && e->layers[i - 1].stream)))
+        if (!sm) continue;
+        int bad = e->layers[i].backend != 0 || sm < 0 || sm > 3 || (sm == 1 && !kiln_stream_pair_ok(g, i)) ||
+                  (sm == 2 && !kiln_se_fold_pair_ok(g, i)) || (sm == 3 && !kiln_stream_triple_ok(g, i));
+        for (int k = i + 1; !bad && k <= i + (sm == 3 ? 2 : 1); k++) /* the layers it covers run nothing else */
+            bad = e->layers[k].backend != 0 || e->layers[k].stream != 0;
+        if (bad)
             return CORRUPT(p, "layer %d '%s' has stream %d but is not %s", i, g->nodes[i].name, sm,
-                           sm == 2 ? "a squeeze-excite foldable into the next layer"
-                                   : "an expansion conv streamable into the next layer");
+                           sm == 2   ? "a squeeze-excite foldable into the next layer"
+                           : sm == 3 ? "an expansion conv streamable with the next two layers"
+                                     : "an expansion conv streamable into the next layer");
     }
     e->arena_bytes = kiln_r_i64(&p->r);
     e->workspace_bytes = kiln_r_i64(&p->r);
@@ -274,7 +278,8 @@ static int parse_layers_and_plan(parser *p, kiln_engine *e)
     for (int v = 0; v < g->n_values; v++) e->value_pitch[v] = kiln_r_i64(&p->r);
     if (p->r.bad) return CORRUPT(p, "ends inside the memory plan");
     for (int i = 0; i < n; i++) /* streamed rows live in dense rings */
-        if (e->layers[i].stream && e->value_pitch[g->nodes[i].output])
+        if (e->layers[i].stream && (e->value_pitch[g->nodes[i].output] ||
+                                    (e->layers[i].stream == 3 && e->value_pitch[g->nodes[i + 1].output])))
             return CORRUPT(p, "layer %d '%s' is streamed but its output has a row pitch", i, g->nodes[i].name);
     /* Every planned activation must fit the arena at batch_max, and the arena cannot exceed what no planning at all
      * would take (which also bounds the allocation a context makes). */

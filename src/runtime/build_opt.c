@@ -41,8 +41,12 @@ kiln_status kiln_engine_plan(kiln_engine *e, const kiln_build_options *o, int64_
      * conv, whose output must not take its place */
     int streams = 0;
     for (int i = 0; i < g->n_nodes; i++) first[i] = last[i] = i;
-    for (int i = 0; i + 1 < g->n_nodes; i++)
-        if (e->layers && e->layers[i].stream) last[i] = i + 1, first[i + 1] = i, streams++;
+    for (int i = 0; i + 1 < g->n_nodes; i++) {
+        const int span = e->layers ? (e->layers[i].stream == 3 ? 2 : e->layers[i].stream ? 1 : 0) : 0;
+        if (!span || i + span >= g->n_nodes) continue;
+        for (int k = i; k <= i + span; k++) first[k] = i, last[k] = i + span;
+        streams++;
+    }
     kiln_plan_stats ps;
     int concat = kiln_opt_pass_enabled(o->disabled_passes, "eliminate_concat");
     /* in-place reuse goes with the optimizer: --no-fusion ("all") plans one buffer per activation */

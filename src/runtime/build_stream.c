@@ -55,6 +55,12 @@ static int mark(const kiln_engine *e, const kiln_build_options *o, int32_t *flag
         if (t_dw < 0) continue;
         flags[i] = 1, dw_tactic[i + 1] = t_dw;
         n++;
+        /* the projection after it too, when it can (its output row computed as soon as the depthwise row is) */
+        if (i + 2 < g->n_nodes && e->layers[i + 2].backend == 0 && !e->value_pitch[g->nodes[i + 1].output] &&
+            kiln_stream_triple_tactics_ok(g, i, e->layers[i].tactic, t_dw, e->layers[i + 2].tactic)) {
+            flags[i] = 3;
+            i++;
+        }
         i++; /* the depthwise conv is not an expansion */
     }
     return n;

@@ -233,12 +233,14 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
         for (int i = 0; i < g->n_nodes; i++) {
             /* An expansion conv streamed into the depthwise conv after it (src/cpu/stream.h): both in one kernel.
              * With a layer callback they run one by one (each callback sees its whole output). */
-            if (!c->layer_cb && kiln_cpu_engine_streams(e, i)) {
-                kiln_kernel_args ea = a;
+            const int sm = c->layer_cb ? 0 : kiln_cpu_engine_streams(e, i);
+            if (sm) {
+                kiln_kernel_args ea = a, pa = a;
                 layer_args(c, i, s0, &ea);
+                if (sm == 3) layer_args(c, i + 2, s0, &pa);
                 layer_args(c, i + 1, s0, &a);
-                kiln_cpu_engine_run_stream(e, i, &ea, &a, c->pool);
-                i++;
+                kiln_cpu_engine_run_stream(e, i, &ea, &a, sm == 3 ? &pa : NULL, c->pool);
+                i += kiln_cpu_stream_span(sm);
                 continue;
             }
             layer_args(c, i, s0, &a);

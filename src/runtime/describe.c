@@ -174,8 +174,11 @@ static const char *tactic_name(const void *vctx, int i)
     const int run = kiln_cpu_engine_run_tactic(e, i); /* differs after an ISA fallback on this CPU */
     /* row streaming (src/cpu/stream.h): "+stream" on the expansion whose rows the next layer computes (here) */
     const int sm = e->layers[i].stream;
-    const char *streamed = !sm ? "" : kiln_cpu_engine_streams(e, i) ? (sm == 2 ? "+fold" : "+stream")
-                                                                   : (sm == 2 ? "+fold(off here)" : "+stream(off here)");
+    const char *streamed = !sm                            ? ""
+                           : !kiln_cpu_engine_streams(e, i) ? (sm == 2 ? "+fold(off here)" : "+stream(off here)")
+                           : sm == 2                        ? "+fold"
+                           : sm == 3                        ? "+stream3"
+                                                            : "+stream";
     if (run != e->layers[i].tactic && run >= 0) {
         snprintf(t->buf, sizeof t->buf, "%s->%s%s", kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, e->layers[i].tactic),
                  kiln_cpu_tactic_name((kiln_op)e->g->nodes[i].op, run), streamed);
@@ -278,9 +281,11 @@ static void describe_text(const kiln_engine *e, FILE *f)
         fprintf(f, "runs a batch in passes of %d sample%s through the layers\n",
                 e->pass_batch, e->pass_batch == 1 ? "" : "s");
     int streams = 0, folds = 0;
-    for (int i = 0; i < g->n_nodes; i++) streams += e->layers[i].stream == 1, folds += e->layers[i].stream == 2;
+    for (int i = 0; i < g->n_nodes; i++)
+        streams += e->layers[i].stream == 1 || e->layers[i].stream == 3, folds += e->layers[i].stream == 2;
     if (streams)
-        fprintf(f, "row streaming: %d expansion conv%s computed inside the depthwise conv after %s (tactic +stream)\n",
+        fprintf(f, "row streaming: %d expansion conv%s computed inside the depthwise conv after %s (tactic +stream; "
+                   "+stream3: the projection conv after it too)\n",
                 streams, streams == 1 ? "" : "s", streams == 1 ? "it" : "them");
     if (folds)
         fprintf(f, "squeeze-excite folding: %d squeeze-excite product%s computed by the 1x1 conv reading %s (tactic +fold)\n",
@@ -407,7 +412,7 @@ static void describe_json(const kiln_engine *e, FILE *f)
         const char *act = act_of(n, ab, sizeof ab);
         fprintf(f, "}], \"Activation\": ");
         json_str(f, strcmp(act, "-") ? act : "linear");
-        if (e->layers[i].stream == 1) fprintf(f, ", \"StreamedIntoNext\": true");
+        if (e->layers[i].stream == 1 || e->layers[i].stream == 3) fprintf(f, ", \"StreamedIntoNext\": %d", e->layers[i].stream == 3 ? 2 : 1);
         if (e->layers[i].stream == 2) fprintf(f, ", \"FoldedIntoNext\": true");
         fprintf(f, ", \"Precision\": \"%s\", \"TacticName\": ", layer_precision(e, i));
         json_str(f, tactic_name(&t, i));

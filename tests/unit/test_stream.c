@@ -1,5 +1,5 @@
 /* Row streaming (src/cpu/stream.h): an expansion 1x1 conv computed into per-thread rings inside the depthwise conv
- * after it, and a squeeze-excite folded into the 1x1 conv after it, give bit-identical outputs to running the two
+ * after it (and the projection 1x1 conv after that, row by row, with and without a residual), and a squeeze-excite folded into the 1x1 conv after it, give bit-identical outputs to running the two
  * layers one after the other and agree with the reference oracle; for 3x3 / 5x5 depthwise convs at stride 1 / 2 ('same' padding, asymmetric when strided), output widths 7,
  * 14, 21, vector and scalar activations, 1 to 3 threads and batches of several samples; the choice survives an engine
  * save -> load; an engine whose stream field names a layer that cannot stream is refused as corrupt. */
@@ -12,9 +12,10 @@
 typedef struct {
     int H, W, Cin, C, K, S;
     kiln_act act;
+    int residual; /* the projection back to Cin channels + x (stride 1): MobileNetV2's residual blocks */
 } stream_case;
 
-/* x -> 1x1 conv (Cin -> C) + act -> depthwise KxK stride S + act -> 1x1 conv (C -> 8) */
+/* x -> 1x1 conv (Cin -> C) + act -> depthwise KxK stride S + act -> 1x1 conv (C -> 8, or C -> Cin + x) */
 static kiln_graph *make_graph(const stream_case *c)
 {
     kiln_graph *g = kiln_graph_new();
@@ -33,7 +34,11 @@ static kiln_graph *make_graph(const stream_case *c)
     a.pads[0] = (int)(ph / 2), a.pads[2] = (int)(ph - ph / 2);
     a.pads[1] = (int)(pw / 2), a.pads[3] = (int)(pw - pw / 2);
     int d = t_act(g, "dw_act", kiln_graph_add_node(g, KILN_OP_CONV2D, "dw", ins, 3, &a), c->act);
-    int p = t_conv(g, "project", d, 1, 8);
+    int p = t_conv(g, "project", d, 1, c->residual ? c->Cin : 8);
+    if (c->residual) {
+        int ab[2] = { p, x };
+        p = t_simple(g, KILN_OP_ADD, "add", ab, 2, 0);
+    }
     kiln_graph_mark_output(g, p);
     return g;
 }
@@ -77,10 +82,12 @@ static void check_case(const stream_case *c, int threads)
     snprintf(what, sizeof what, "%dx%dx%d -> %d, dw %dx%d/%d, act %d, %d thread(s)", c->H, c->W, c->Cin, c->C, c->K,
              c->K, c->S, (int)c->act.kind, threads);
     if (off && on) {
-        int streams = 0;
-        for (int i = 0; i < on->g->n_nodes; i++) streams += on->layers[i].stream;
-        if (kiln_cpu_isa() >= KILN_ISA_AVX512)
-            CHECK(streams == 1, "%s: %d streamed layers (want the expansion)", what, streams);
+        int streams = 0, kind = 0;
+        for (int i = 0; i < on->g->n_nodes; i++)
+            if (on->layers[i].stream) streams++, kind = on->layers[i].stream;
+        if (kiln_cpu_isa() >= KILN_ISA_AVX512) /* the expansion, with the depthwise and the projection (3) */
+            CHECK(streams == 1 && kind == 3, "%s: %d streamed layers, stream %d (want 1 expansion, 3)", what, streams,
+                  kind);
         else
             printf("SKIP streamed kernels (no AVX-512 here): %s runs its layers one by one\n", what);
         run(off, x, plain, batch);
@@ -184,7 +191,7 @@ static void check_se_fold(int H, int W, int C, int Cr, int Cout, int conv_weight
 /* A stream field on a layer that is not a streamable expansion (the depthwise conv) is refused at load. */
 static void check_corrupt(void)
 {
-    stream_case c = { 14, 14, 16, 32, 3, 1, { KILN_ACT_RELU, 0.0f, 6.0f, 0.0f } };
+    stream_case c = { 14, 14, 16, 32, 3, 1, { KILN_ACT_RELU, 0.0f, 6.0f, 0.0f }, 0 };
     kiln_network *net = t_network(make_graph(&c));
     kiln_engine *e = build(net, -1, 1);
     if (e) {
@@ -209,8 +216,9 @@ int main(void)
     const kiln_act relu6 = { KILN_ACT_RELU, 0.0f, 6.0f, 0.0f }, relu = { KILN_ACT_RELU, 0.0f, INFINITY, 0.0f };
     const kiln_act swish = { KILN_ACT_SWISH, 0.0f, 0.0f, 0.0f }, leaky = { KILN_ACT_RELU, 0.1f, INFINITY, 0.0f };
     const stream_case cases[] = {
-        { 14, 14, 16, 32, 3, 1, relu6 }, { 28, 28, 8, 48, 3, 2, relu }, { 14, 21, 16, 32, 5, 1, swish },
-        { 28, 28, 24, 64, 5, 2, swish }, { 7, 7, 32, 96, 3, 1, leaky }, { 14, 14, 40, 16, 3, 1, relu6 },
+        { 14, 14, 16, 32, 3, 1, relu6, 0 }, { 28, 28, 8, 48, 3, 2, relu, 0 }, { 14, 21, 16, 32, 5, 1, swish, 0 },
+        { 28, 28, 24, 64, 5, 2, swish, 0 }, { 7, 7, 32, 96, 3, 1, leaky, 0 }, { 14, 14, 40, 16, 3, 1, relu6, 0 },
+        { 14, 14, 24, 144, 3, 1, relu6, 1 }, { 21, 14, 16, 96, 5, 1, swish, 1 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 3; threads++) check_case(&cases[i], threads);
