@@ -7,6 +7,18 @@
 
 static const kiln_value *in_of(const kiln_graph *g, int i, int j) { return &g->values[g->nodes[i].inputs[j]]; }
 
+/* 1 when value v is read only as input `slot` of node `reader` and is not a graph output (a fused step may then
+ * keep it out of memory). */
+static int only_reader(const kiln_graph *g, int v, int reader, int slot)
+{
+    for (int k = 0; k < g->n_nodes; k++)
+        for (int j = 0; j < g->nodes[k].n_inputs; j++)
+            if (g->nodes[k].inputs[j] == v && !(k == reader && j == slot)) return 0;
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == v) return 0;
+    return 1;
+}
+
 int kiln_stream_pair_ok(const kiln_graph *g, int i)
 {
     if (i < 0 || i + 1 >= g->n_nodes) return 0;
@@ -25,12 +37,7 @@ int kiln_stream_pair_ok(const kiln_graph *g, int i)
         ea->pads[0] || ea->pads[1] || ea->pads[2] || ea->pads[3] || y->dims[1] != x->dims[1] || y->dims[2] != x->dims[2])
         return 0;
     /* the depthwise conv reads only it, and nothing else does */
-    if (d->inputs[0] != e->output) return 0;
-    for (int k = 0; k < g->n_nodes; k++)
-        for (int j = 0; j < g->nodes[k].n_inputs; j++)
-            if (g->nodes[k].inputs[j] == e->output && !(k == i + 1 && j == 0)) return 0;
-    for (int k = 0; k < g->n_outputs; k++)
-        if (g->outputs[k] == e->output) return 0;
+    if (d->inputs[0] != e->output || !only_reader(g, e->output, i + 1, 0)) return 0;
     /* the depthwise geometry of the zero-column row sweep (dw_rows.inc DWR_ROW_Z) */
     const int64_t C = y->dims[3];
     if (dw->dims[2] != 1 || dw->dims[3] != C || da->groups != C || dy->dims[3] != C || C % 16) return 0;
@@ -57,8 +64,8 @@ int kiln_stream_tactics_ok(const kiln_graph *g, int i, int t_expand, int t_dw)
 
 size_t kiln_stream_workspace(const kiln_graph *g, int i, int threads)
 {
-    const kiln_value *x = in_of(g, i, 0), *y = &g->values[g->nodes[i].output], *dw = in_of(g, i + 1, 1);
-    const int64_t zero = (x->dims[3] + 15) / 16 * 16;
+    const kiln_value *y = &g->values[g->nodes[i].output], *dw = in_of(g, i + 1, 1);
+    const int64_t zero = kiln_gemm_padded_offset(g, &g->nodes[i]); /* the expansion's zero row */
     const int64_t ring = ((dw->dims[0] * y->dims[2] * y->dims[3]) + 15) / 16 * 16;
     return (size_t)(zero + (threads < 1 ? 1 : threads) * ring) * sizeof(float);
 }
@@ -90,12 +97,7 @@ int kiln_stream_triple_ok(const kiln_graph *g, int i)
     if (p->n_inputs > 2 && in_of(g, i + 2, 2)->kind != KILN_VALUE_CONSTANT) return 0;
     for (int j = 3; j < p->n_inputs; j++) /* a residual: complete before the triple starts */
         if (in_of(g, i + 2, j)->producer >= i) return 0;
-    for (int k = 0; k < g->n_nodes; k++)
-        for (int j = 0; j < g->nodes[k].n_inputs; j++)
-            if (g->nodes[k].inputs[j] == d->output && !(k == i + 2 && j == 0)) return 0;
-    for (int k = 0; k < g->n_outputs; k++)
-        if (g->outputs[k] == d->output) return 0;
-    return 1;
+    return only_reader(g, d->output, i + 2, 0);
 }
 
 int kiln_stream_triple_tactics_ok(const kiln_graph *g, int i, int t_expand, int t_dw, int t_project)
@@ -130,12 +132,7 @@ int kiln_se_fold_pair_ok(const kiln_graph *g, int i)
         a->stride[1] != 1 || a->pads[0] || a->pads[1] || a->pads[2] || a->pads[3] || y->dims[1] != x->dims[1] ||
         y->dims[2] != x->dims[2] || c->inputs[0] != se->output)
         return 0;
-    for (int k = 0; k < g->n_nodes; k++)
-        for (int j = 0; j < g->nodes[k].n_inputs; j++)
-            if (g->nodes[k].inputs[j] == se->output && !(k == i + 1 && j == 0)) return 0;
-    for (int k = 0; k < g->n_outputs; k++)
-        if (g->outputs[k] == se->output) return 0;
-    return 1;
+    return only_reader(g, se->output, i + 1, 0);
 }
 
 typedef void (*gates_fn)(const kiln_kernel_args *a, kiln_threadpool *pool);
