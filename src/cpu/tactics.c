@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_amx.h"
 #include "conv_direct.h"
 #include "dw_rows.h"
 #include "winograd.h"
@@ -118,6 +119,8 @@ static const kiln_cpu_tactic conv_tactics[] = {
     { "conv_dw_rows_avx2", KILN_ISA_AVX2, 8, 0, 0, dw_ok, X86(kiln_dwconv_rows_avx2) },
     /* one vector wide, for 16 or fewer output channels per group */
     { "conv_gemm_avx512_16x16", KILN_ISA_AVX512, 2, 16, 16, conv_narrow_ok, X86(kiln_gemm_16x16_avx512) },
+    /* AMX tiles at float32 accuracy (conv_amx.h): packing and workspace from kiln_amx_*, found by kiln_amx_is(run) */
+    { "conv_amx_bf16x6", KILN_ISA_AVX512, 12, 0, 0, kiln_amx_supports, X86(kiln_conv_amx_bf16x6) },
 };
 
 static const kiln_cpu_tactic dense_tactics[] = {
@@ -379,6 +382,7 @@ size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t,
     if (!k || t == 0) return kiln_ref_workspace_bytes(g, n, batch);
     if (n->op == KILN_OP_SQUEEZE_EXCITE) return kiln_ref_squeeze_excite_workspace(g, n, batch);
     if (kiln_wino_tile_of(k->run)) return kiln_wino_workspace(g, n, kiln_wino_tile_of(k->run), batch);
+    if (kiln_amx_is(k->run)) return kiln_amx_workspace(g, n, batch);
     if (k->gemm_nr <= 0) return 0;
     int taps, groups;
     int64_t K, Cout;
@@ -394,6 +398,7 @@ size_t kiln_cpu_tactic_packed_bytes(const kiln_graph *g, const kiln_node *n, int
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
     if (k && t > 0 && kiln_wino_tile_of(k->run)) return kiln_wino_packed_bytes(g, n, kiln_wino_tile_of(k->run));
+    if (k && t > 0 && kiln_amx_is(k->run)) return kiln_amx_packed_bytes(g, n);
     return k && t > 0 && k->gemm_nr > 0 ? kiln_pack_gemm_bytes(g, n, k->gemm_nr) : 0;
 }
 
@@ -401,6 +406,7 @@ void kiln_cpu_tactic_pack(const kiln_graph *g, const kiln_node *n, int t, void *
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
     if (k && t > 0 && kiln_wino_tile_of(k->run)) kiln_wino_pack(g, n, kiln_wino_tile_of(k->run), dst);
+    if (k && t > 0 && kiln_amx_is(k->run)) kiln_amx_pack(g, n, dst);
     if (k && t > 0 && k->gemm_nr > 0) kiln_pack_gemm(g, n, k->gemm_nr, dst);
 }
 

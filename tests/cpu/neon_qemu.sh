@@ -12,7 +12,7 @@ if ! command -v $CC >/dev/null 2>&1 || [ -z "$QEMU" ]; then
 fi
 mkdir -p "$OUT"
 files=$(ls "$SRC"/src/core/*.c "$SRC"/src/cpu/ref/*.c "$SRC"/src/cpu/cpu_features.c "$SRC"/src/cpu/tactics.c \
-           "$SRC"/src/cpu/winograd.c "$SRC"/src/cpu/conv_direct.c \
+           "$SRC"/src/cpu/winograd.c "$SRC"/src/cpu/conv_amx.c "$SRC"/src/cpu/conv_direct.c \
            "$SRC"/src/cpu/generic/*.c "$SRC"/src/cpu/arm/*.c "$SRC"/src/cpu/x86/*.c "$SRC"/src/runtime/threadpool.c)
 $CC -std=gnu11 -O2 -static -pthread -I"$SRC"/include -I"$SRC"/src -I"$SRC"/tests/unit $files \
     "$SRC"/tests/unit/test_cpu_kernels.c -lm -o "$OUT"/test_cpu_kernels_aarch64

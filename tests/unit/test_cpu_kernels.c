@@ -7,6 +7,7 @@
  * for pools and elementwise ops (same operations, same order). KILN_ISA=avx2 / scalar limits what is tested. */
 #include "test_engine_util.h"
 
+#include "cpu/conv_amx.h"
 #include "cpu/cpu_features.h"
 #include "cpu/tactics.h"
 #include "runtime/threadpool.h"
@@ -320,11 +321,82 @@ static void exp_test(void)
     kiln_graph_free(g);
 }
 
+/* Float32 accuracy against a float64 convolution (no bias, no activation): for every usable gemm / AMX tactic, the
+ * largest |y - y64| / sum|x*w| over the outputs. The AMX tactic (three bfloat16 parts a float, six products: see
+ * src/cpu/conv_amx.h) must stay within 2e-7 (it measures 7-9e-8 here, the gemm 3-5e-8: float32 summation); leaving
+ * out its smallest product (x0 w2) gives 2.9-9.3e-7 and fails this check, which the 1e-5 bound above would not see. */
+static void accuracy_test(int H, int W, int Cin, int Cout, int K)
+{
+    kiln_graph *g = kiln_graph_new();
+    int64_t xd[4] = { 1, H, W, Cin }, wd[4] = { K, K, Cin, Cout };
+    int x = kiln_graph_add_input(g, "x", 4, xd);
+    int ins[2] = { x, t_const(g, "w", 4, wd, -1, 1) };
+    kiln_attrs at;
+    kiln_attrs_init(&at);
+    at.kernel[0] = at.kernel[1] = K;
+    at.pads[0] = at.pads[1] = at.pads[2] = at.pads[3] = K / 2;
+    at.act = kiln_act_make(KILN_ACT_NONE, 0, INFINITY, 0);
+    const int y = kiln_graph_add_node(g, KILN_OP_CONV2D, "conv", ins, 2, &at);
+    CHECK(y >= 0, "accuracy graph: %s", kiln_last_error());
+    if (y < 0) {
+        kiln_graph_free(g);
+        return;
+    }
+    const kiln_node *n = &g->nodes[g->n_nodes - 1];
+    const float *w = g->values[n->inputs[1]].data;
+    float *in = rand_buf((int64_t)H * W * Cin), *out = malloc(sizeof(float) * (size_t)(H * W * Cout));
+    double *y64 = calloc((size_t)(H * W * Cout), sizeof(double)), *mag = calloc((size_t)(H * W * Cout), sizeof(double));
+    for (int oy = 0; oy < H; oy++)
+        for (int ox = 0; ox < W; ox++)
+            for (int kh = 0; kh < K; kh++)
+                for (int kw = 0; kw < K; kw++) {
+                    const int iy = oy + kh - K / 2, ix = ox + kw - K / 2;
+                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                    for (int ci = 0; ci < Cin; ci++) {
+                        const double xv = in[((int64_t)iy * W + ix) * Cin + ci];
+                        const float *wr = w + ((int64_t)(kh * K + kw) * Cin + ci) * Cout;
+                        double *yr = y64 + ((int64_t)oy * W + ox) * Cout, *mr = mag + ((int64_t)oy * W + ox) * Cout;
+                        for (int co = 0; co < Cout; co++) yr[co] += xv * wr[co], mr[co] += fabs(xv * wr[co]);
+                    }
+                }
+    int cnt;
+    const kiln_cpu_tactic *list = kiln_cpu_tactics(KILN_OP_CONV2D, &cnt);
+    for (int t = 1; t < cnt; t++) {
+        if (!kiln_cpu_tactic_usable(g, n, t) || !(strstr(list[t].name, "avx512") || strstr(list[t].name, "amx"))) continue;
+        if (strstr(list[t].name, "winograd") || strstr(list[t].name, "dw")) continue;
+        kiln_kernel_args a;
+        memset(&a, 0, sizeof a);
+        a.g = g, a.node = n, a.batch = 1, a.in[0] = in, a.in[1] = w, a.out = out;
+        const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, t), wb = kiln_cpu_tactic_workspace(g, n, t, 1);
+        void *packed = pb ? aligned_alloc(64, (pb + 63) / 64 * 64) : NULL;
+        a.workspace = wb ? aligned_alloc(64, (wb + 63) / 64 * 64) : NULL;
+        if (pb) kiln_cpu_tactic_pack(g, n, t, packed);
+        kiln_cpu_tactic_run(t, &a, packed, pools[2]);
+        double worst = 0;
+        for (int64_t i = 0; i < (int64_t)H * W * Cout; i++) {
+            const double e = fabs(out[i] - y64[i]) / (mag[i] + 1e-30);
+            if (e > worst) worst = e;
+        }
+        printf("accuracy %dx%d %d->%d %dx%d %-24s max |y - y64| / sum|x*w| = %.2e\n", H, W, Cin, Cout, K, K, list[t].name,
+               worst);
+        if (strstr(list[t].name, "amx")) CHECK(worst <= 2e-7, "%s: float32 accuracy %.2e > 2e-7", list[t].name, worst);
+        tactic_runs++;
+        free(packed);
+        free(a.workspace);
+    }
+    free(in);
+    free(out);
+    free(y64);
+    free(mag);
+    kiln_graph_free(g);
+}
+
 int main(void)
 {
     for (int i = 1; i <= 3; i++) pools[i] = kiln_threadpool_create(i);
     printf("CPU level %s (detected %s) %s\n", kiln_isa_name(kiln_cpu_isa()), kiln_isa_name(kiln_cpu_isa_detected()),
            kiln_cpu_isa_note());
+    printf("AMX tiles: %s\n", kiln_cpu_has_amx() ? "yes (conv_amx_bf16x6 tested)" : "no (conv_amx_bf16x6 not tested here)");
 
     /* Convolutions: 1x1 (GEMM), 3x3 / 5x5 / 7x7, strides, dilation, asymmetric pads, groups, depthwise. Channel counts
      * 1, 3, 5, 13, 17, 33, 37, 70 are not multiples of 4, 8 or 16. */
@@ -438,6 +510,9 @@ int main(void)
     se_test(9, 9, 150, 7, 2, 3, 0); /* odd pixel count, 2.3 blocks of 4 vectors, dense tails (i mod 4, j) */
     se_test(3, 5, 33, 5, 1, 4, 1);  /* a scalar activation */
     exp_test();
+    accuracy_test(14, 14, 256, 64, 3);
+    accuracy_test(7, 7, 1024, 96, 1);
+    accuracy_test(9, 9, 512, 512, 3); /* AMX shared mode: large weights split per use */
 
     for (int i = 1; i <= 3; i++) kiln_threadpool_free(pools[i]);
     printf("%d cases, %d tactic runs, %d failures\n", cases_run, tactic_runs, t_failures);

@@ -1,0 +1,297 @@
+/* AMX bf16x6 convolution (see ../conv_amx.h for the arithmetic and the layout): the split of the input into three
+ * bfloat16 images (AVX-512 BF16 conversions) and the tile loops (AMX-TILE / AMX-BF16). Only called when
+ * kiln_cpu_has_amx() said yes. */
+#if defined(__x86_64__)
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx512bf16,avx2,fma,amx-tile,amx-bf16")
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "../../core/act.h"
+#include "../../runtime/threadpool.h"
+#include "../conv_amx.h"
+
+typedef struct {
+    kiln_amx_plan p;
+    const kiln_kernel_args *a;
+    const uint16_t *wt;  /* packed weight tiles, split (local mode) */
+    const float *wf;     /* the same as float32 (shared mode) */
+    const float *bias;   /* CoutP */
+    const float *res;    /* residual (dense NHWC) or NULL */
+    uint16_t *s;         /* 3 split images, each N * Ls * CinP */
+    int64_t XP, YP, RP, part;
+    int sb; /* local mode: 32-row blocks per superblock */
+    int fast;
+} amx_job;
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+
+static inline __mmask16 lane_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
+
+
+/* 32 floats (x: the first 16) as three exact bfloat16 parts by truncation: x0 = the top 16 bits of x, x1 = those of
+ * x - x0, x2 = x - x0 - x1 (at most 8 significant bits left, so exact too). */
+static inline void split32(__m512 x, __m512 y, uint16_t *d0, uint16_t *d1, uint16_t *d2)
+{
+    const __m512i top = _mm512_set1_epi32((int)0xffff0000u);
+    const __m512 x0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), top));
+    const __m512 y0 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(y), top));
+    const __m512 xr = _mm512_sub_ps(x, x0), yr = _mm512_sub_ps(y, y0);
+    const __m512 x1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(xr), top));
+    const __m512 y1 = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(yr), top));
+    /* exact values: the rounding conversion only packs them */
+    _mm512_storeu_si512(d0, (__m512i)_mm512_cvtne2ps_pbh(y0, x0));
+    _mm512_storeu_si512(d1, (__m512i)_mm512_cvtne2ps_pbh(y1, x1));
+    _mm512_storeu_si512(d2, (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(yr, y1), _mm512_sub_ps(xr, x1)));
+}
+
+/* S rows [q0, q0 + count) of sample nn into d (three parts, `stride` elements apart): row q is S pixel
+ * (q / Ws, q % Ws), read from the input through the padding (KxK) or the stride (1x1); rows past Hs * Ws and channels
+ * past Cin are zeros. */
+static void split_rows(const amx_job *j, int64_t nn, int64_t q0, int64_t count, uint16_t *d, int64_t stride)
+{
+    const kiln_amx_plan *p = &j->p;
+    for (int64_t i = 0; i < count; i++) {
+        const int64_t q = q0 + i;
+        const float *src = NULL;
+        if (q < p->Hs * p->Ws) {
+            const int64_t iy = (q / p->Ws) * p->SH - p->PT, ix = (q % p->Ws) * p->SW - p->PL;
+            if (iy >= 0 && iy < p->H && ix >= 0 && ix < p->W) src = j->a->in[0] + ((nn * p->H + iy) * p->W + ix) * j->XP;
+        }
+        uint16_t *d0 = d + i * p->CinP, *d1 = d0 + stride, *d2 = d1 + stride;
+        if (!src) {
+            memset(d0, 0, (size_t)p->CinP * 2);
+            memset(d1, 0, (size_t)p->CinP * 2);
+            memset(d2, 0, (size_t)p->CinP * 2);
+            continue;
+        }
+        for (int64_t c = 0; c < p->CinP; c += 32) {
+            split32(_mm512_maskz_loadu_ps(lane_mask(p->Cin - c), src + c),
+                    _mm512_maskz_loadu_ps(lane_mask(p->Cin - c - 16), src + c + 16), d0 + c, d1 + c, d2 + c);
+        }
+    }
+}
+
+/* The whole split (shared mode): rows of all samples over the threads. */
+static void split_task(void *arg, int t, int nt)
+{
+    const amx_job *j = arg;
+    const kiln_amx_plan *p = &j->p;
+    long r0, r1;
+    kiln_partition((long)(p->N * p->Ls), t, nt, &r0, &r1);
+    for (long r = r0; r < r1;) {
+        const int64_t nn = r / p->Ls, q = r % p->Ls;
+        const int64_t cnt = p->Ls - q < r1 - r ? p->Ls - q : r1 - r;
+        split_rows(j, nn, q, cnt, j->s + r * p->CinP, j->part);
+        r += cnt;
+    }
+}
+
+/* 0: none; 1: relu; 2: relu clipped at beta; -1: anything else (act.h per lane after the store). */
+static int act_fast(const kiln_act *act)
+{
+    if (act->kind == KILN_ACT_NONE) return 0;
+    if (act->kind == KILN_ACT_RELU && act->alpha == 0.0f && act->gamma == 0.0f) return isinf(act->beta) ? 1 : 2;
+    return -1;
+}
+
+/* The 32 x 32 block in c (row stride 32) to the output: rows q0 + r of sample nn whose column is inside the map. */
+static void epilogue(const amx_job *j, const float *c, int64_t nn, int64_t q0, int64_t co0)
+{
+    const kiln_amx_plan *p = &j->p;
+    const kiln_act *act = &j->a->node->attrs.act;
+    const int64_t left = p->Cout - co0;
+    const __mmask16 k0 = lane_mask(left), k1 = lane_mask(left - 16);
+    const __m512 b0 = _mm512_loadu_ps(j->bias + co0), b1 = _mm512_loadu_ps(j->bias + co0 + 16);
+    for (int r = 0; r < 32; r++) {
+        const int64_t q = q0 + r;
+        if (q >= p->Mv) break;
+        const int64_t oy = q / p->Ws, ox = q % p->Ws;
+        if (ox >= p->OW) continue;
+        const int64_t pix = (nn * p->OH + oy) * p->OW + ox;
+        __m512 y0 = _mm512_add_ps(_mm512_load_ps(c + r * 32), b0);
+        __m512 y1 = _mm512_add_ps(_mm512_load_ps(c + r * 32 + 16), b1);
+        if (j->res) {
+            y0 = _mm512_add_ps(y0, _mm512_maskz_loadu_ps(k0, j->res + pix * j->RP + co0));
+            y1 = _mm512_add_ps(y1, _mm512_maskz_loadu_ps(k1, j->res + pix * j->RP + co0 + 16));
+        }
+        if (j->fast >= 1) {
+            y0 = _mm512_max_ps(y0, _mm512_setzero_ps());
+            y1 = _mm512_max_ps(y1, _mm512_setzero_ps());
+        }
+        if (j->fast == 2) {
+            y0 = _mm512_min_ps(y0, _mm512_set1_ps(act->beta));
+            y1 = _mm512_min_ps(y1, _mm512_set1_ps(act->beta));
+        }
+        float *dst = j->a->out + pix * j->YP + co0;
+        _mm512_mask_storeu_ps(dst, k0, y0);
+        if (left > 16) _mm512_mask_storeu_ps(dst + 16, k1, y1);
+        if (j->fast < 0)
+            for (int64_t l = 0; l < 32 && l < left; l++) dst[l] = kiln_act_apply(act, dst[l]);
+    }
+}
+
+/* Tile registers: 0-3 accumulators (rows 0-15 / 16-31 x channels 0-15 / 16-31), 4-5 the input part's two row
+ * halves, 6-7 the weight part's two column halves. */
+#define DP4()                        \
+    do {                             \
+        _tile_dpbf16ps(0, 4, 6);     \
+        _tile_dpbf16ps(1, 4, 7);     \
+        _tile_dpbf16ps(2, 5, 6);     \
+        _tile_dpbf16ps(3, 5, 7);     \
+    } while (0)
+#define LOAD_A(pt)                                                   \
+    do {                                                               \
+        _tile_loadd(4, a + (pt) * part, lda);                        \
+        _tile_loadd(5, a + (pt) * part + 16 * p->CinP, lda);         \
+    } while (0)
+#define LOAD_B(pt)                                 \
+    do {                                             \
+        _tile_loadd(6, b + (pt) * 1024, 64);       \
+        _tile_loadd(7, b + (pt) * 1024 + 512, 64); \
+    } while (0)
+
+/* One 32 x 32 block: rows at base (three parts `part` elements apart, row pitch CinP; tap (kh, kw) reads kh * Ws + kw
+ * rows further), the split weight tiles wt of one output-channel block; result in c (row stride 32). The tile config
+ * is loaded. */
+static inline void block(const amx_job *j, const uint16_t *base, int64_t part, const uint16_t *wt, float *c)
+{
+    const kiln_amx_plan *p = &j->p;
+    const int taps = p->KH * p->KW;
+    const int64_t lda = p->CinP * 2;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int tap = 0; tap < taps; tap++) {
+        const int64_t off = ((int64_t)(tap / p->KW) * p->Ws + tap % p->KW) * p->CinP;
+        const uint16_t *bt = wt + (int64_t)tap * p->KC * 3 * 1024;
+        for (int64_t kc = 0; kc < p->KC; kc++) {
+            const uint16_t *a = base + off + kc * 32, *b = bt + kc * 3 * 1024;
+            /* x0 w0, x0 w1, x1 w1, x1 w0, x2 w0, x0 w2: 16 tile loads for 24 products */
+            LOAD_A(0);
+            LOAD_B(0);
+            DP4();
+            LOAD_B(1);
+            DP4();
+            LOAD_A(1);
+            DP4();
+            LOAD_B(0);
+            DP4();
+            LOAD_A(2);
+            DP4();
+            LOAD_A(0);
+            LOAD_B(2);
+            DP4();
+        }
+    }
+    _tile_stored(0, c, 128);
+    _tile_stored(1, c + 16, 128);
+    _tile_stored(2, c + 16 * 32, 128);
+    _tile_stored(3, c + 16 * 32 + 16, 128);
+}
+
+static void load_config(void)
+{
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = 0; i < 8; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64;
+    _tile_loadconfig(&cfg);
+}
+
+/* One output-channel block's float32 weight tiles (taps x KC x 1024) split into w (taps x KC x 3 x 1024). */
+static void split_weights(const amx_job *j, int64_t nb, uint16_t *w)
+{
+    const int64_t chunks = (int64_t)j->p.KH * j->p.KW * j->p.KC;
+    const float *f = j->wf + nb * chunks * 1024;
+    for (int64_t ch = 0; ch < chunks; ch++, f += 1024, w += 3 * 1024)
+        for (int i = 0; i < 1024; i += 32)
+            split32(_mm512_load_ps(f + i), _mm512_load_ps(f + i + 16), w + i, w + 1024 + i, w + 2048 + i);
+}
+
+/* Shared mode: (output-channel block, sample, 32-row block) units, channel block outermost: a thread splits the
+ * weights of each of its blocks once into its slot and sweeps the rows of the shared split input with them. */
+static void shared_task(void *arg, int t, int nt)
+{
+    const amx_job *j = arg;
+    const kiln_amx_plan *p = &j->p;
+    /* one weight slot a thread: at most NB threads (a layer with large weights and few output-channel blocks runs on
+     * fewer threads) */
+    const int slots = (int)(p->NB < KILN_AMX_MAX_THREADS ? p->NB : KILN_AMX_MAX_THREADS);
+    if (t >= slots) return;
+    if (nt > slots) nt = slots;
+    long u0, u1;
+    kiln_partition((long)(p->NB * p->N * p->MB), t, nt, &u0, &u1);
+    if (u0 >= u1) return;
+    load_config();
+    float c[32 * 32] __attribute__((aligned(64)));
+    const int64_t per_nb = (int64_t)p->KH * p->KW * p->KC * 3 * 1024;
+    uint16_t *mine = j->s + kiln_amx_shared_slot_offset(p) + (int64_t)t * per_nb;
+    int64_t have = -1;
+    for (long u = u0; u < u1; u++) {
+        const int64_t nb = u / (p->N * p->MB), rest = u % (p->N * p->MB), nn = rest / p->MB, mb = rest % p->MB;
+        if (nb != have) split_weights(j, have = nb, mine);
+        block(j, j->s + (nn * p->Ls + mb * 32) * p->CinP, j->part, mine, c);
+        epilogue(j, c, nn, mb * 32, nb * 32);
+    }
+    _tile_release();
+}
+
+/* Local mode: (sample, superblock of sb 32-row blocks) units; the thread splits the superblock's rows into its slot,
+ * then runs every output-channel block over them. */
+static void local_task(void *arg, int t, int nt)
+{
+    const amx_job *j = arg;
+    const kiln_amx_plan *p = &j->p;
+    if (t >= KILN_AMX_MAX_THREADS) return;
+    if (nt > KILN_AMX_MAX_THREADS) nt = KILN_AMX_MAX_THREADS;
+    const int64_t per = (p->MB + j->sb - 1) / j->sb;
+    long u0, u1;
+    kiln_partition((long)(p->N * per), t, nt, &u0, &u1);
+    if (u0 >= u1) return;
+    load_config();
+    float c[32 * 32] __attribute__((aligned(64)));
+    const int64_t slot = p->Lr * p->CinP, taps_kc = (int64_t)p->KH * p->KW * p->KC;
+    uint16_t *mine = j->s + (int64_t)t * 3 * slot;
+    for (long u = u0; u < u1; u++) {
+        const int64_t nn = u / per, q0 = (u % per) * j->sb * 32;
+        const int64_t blocks = (p->MB * 32 - q0) / 32 < j->sb ? (p->MB * 32 - q0) / 32 : j->sb;
+        split_rows(j, nn, q0, blocks * 32 + (int64_t)(p->KH - 1) * p->Ws + p->KW - 1, mine, slot);
+        for (int64_t nb = 0; nb < p->NB; nb++)
+            for (int64_t b = 0; b < blocks; b++) {
+                block(j, mine + b * 32 * p->CinP, slot, j->wt + nb * taps_kc * 3 * 1024, c);
+                epilogue(j, c, nn, q0 + b * 32, nb * 32);
+            }
+    }
+    _tile_release();
+}
+
+void kiln_conv_amx_bf16x6(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
+{
+    amx_job j;
+    memset(&j, 0, sizeof j);
+    kiln_amx_plan_init(a->g, a->node, a->batch, &j.p);
+    const kiln_amx_plan *p = &j.p;
+    j.a = a, j.wt = packed;
+    j.wf = packed;
+    j.bias = (const float *)((const char *)packed + p->NB * p->KH * p->KW * p->KC * 1024 * (p->local ? 6 : 4));
+    j.res = a->node->n_inputs > 3 ? a->in[3] : NULL;
+    j.s = a->workspace, j.part = p->N * p->Ls * p->CinP;
+    j.XP = a->in_pitch[0] ? a->in_pitch[0] : p->Cin, j.YP = a->out_pitch ? a->out_pitch : p->Cout;
+    j.RP = a->node->n_inputs > 3 && a->in_pitch[3] ? a->in_pitch[3] : p->Cout;
+    j.fast = act_fast(&a->node->attrs.act);
+    if (!p->local) kiln_threadpool_run(pool, split_task, &j);
+    if (p->local) {
+        /* superblocks of up to SB blocks, fewer when that leaves threads without one */
+        const int threads = kiln_threadpool_size(pool);
+        j.sb = p->SB;
+        while (j.sb > 1 && p->N * ((p->MB + j.sb - 1) / j.sb) < 2 * threads) j.sb--;
+    }
+    kiln_threadpool_run(pool, p->local ? local_task : shared_task, &j);
+}
+#endif
