@@ -74,6 +74,9 @@ void kiln_amx_plan_init(const kiln_graph *g, const kiln_node *n, int batch, kiln
     /* S: the zero-bordered input (stride 1: OH + KH - 1 rows) or the subsampled one (1x1: OH rows) */
     p->Hs = p->OH + p->KH - 1, p->Ws = p->OW + p->KW - 1;
     p->CinP = (p->Cin + 31) / 32 * 32, p->KC = p->CinP / 32;
+    /* rows 1 KiB or more apart, a multiple of 1 KiB: 16 rows of a tile load would share a few L1 sets (2048
+     * channels: all in one 12-way set); 64 bytes more spread them */
+    p->AP = p->CinP >= 512 ? p->CinP + 32 : p->CinP;
     p->CoutP = (p->Cout + 31) / 32 * 32, p->NB = p->CoutP / 32;
     p->Mv = (p->OH - 1) * p->Ws + p->OW;
     p->MB = (p->Mv + 31) / 32;
@@ -155,13 +158,12 @@ size_t kiln_amx_workspace(const kiln_graph *g, const kiln_node *n, int batch)
 {
     kiln_amx_plan p;
     kiln_amx_plan_init(g, n, batch, &p);
-    if (p.local) return (size_t)(3 * KILN_AMX_MAX_THREADS * p.Lr * p.CinP * 2 + 63) / 64 * 64;
-    /* the split input, then one slot a thread for the split weights of its current output-channel block */
-    const int64_t slots = p.NB < KILN_AMX_MAX_THREADS ? p.NB : KILN_AMX_MAX_THREADS;
-    return (size_t)(kiln_amx_shared_slot_offset(&p) + slots * tile_elems(&p) * 3) * 2;
+    if (p.local) return (size_t)(3 * KILN_AMX_MAX_THREADS * p.Lr * p.AP * 2 + 63) / 64 * 64;
+    /* the split input, then one slot a thread (accumulators and a split weight chunk) */
+    return (size_t)kiln_amx_shared_slot_offset(&p) * 2 + (size_t)KILN_AMX_MAX_THREADS * KILN_AMX_SLOT_FLOATS * 4;
 }
 
-int64_t kiln_amx_shared_slot_offset(const kiln_amx_plan *p) { return (3 * p->N * p->Ls * p->CinP + 31) / 32 * 32; }
+int64_t kiln_amx_shared_slot_offset(const kiln_amx_plan *p) { return (3 * p->N * p->Ls * p->AP + 31) / 32 * 32; }
 
 int kiln_amx_is(kiln_tactic_run_fn run)
 {

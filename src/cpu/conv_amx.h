@@ -20,8 +20,8 @@
  * Packed weights: [Cout/32 blocks][taps][CinP/32][3 parts][2 halves] tiles of 16 rows (channel pairs) x 16 columns x 2
  * (AMX's pair-interleaved "VNNI" layout), 1 KiB each, then the bias (float32, CoutP = Cout rounded up to 32): 1.5x the
  * float32 weight bytes, so only in local mode, where they stay in L2. In shared mode (large weights, read from memory
- * every run) they stay float32 in the same tile order and each thread splits its current output-channel block
- * into a slot of the workspace, so memory traffic is the float32 kernels'.
+ * every run) they stay float32 in the same tile order and are split chunk by chunk as they are used, so memory
+ * traffic is the float32 kernels'.
  *
  * The weights are split rounding to nearest (at pack time); the input is split by truncation (x0 = the top 16 bits
  * of x, and so on: 2x cheaper at run time, also exact), which makes the left-out terms at most 2^-22 |x w|. Workspace: the three split images (or, in local mode, one slot of them per thread). */
@@ -38,6 +38,7 @@ typedef struct {
     int KH, KW, SH, SW, PT, PL;  /* strides: 1 unless the kernel is 1x1 */
     int64_t Hs, Ws;              /* split image S per sample */
     int64_t CinP, CoutP, KC, NB; /* padded channels, 32-channel K chunks, 32-channel output blocks */
+    int64_t AP;                  /* elements between rows of a split image (CinP, or more against L1 set conflicts) */
     int64_t Mv;                  /* virtual rows per sample: (OH - 1) * Ws + OW */
     int64_t MB;                  /* 32-row blocks per sample */
     int64_t Ls;                  /* S rows per sample, incl. the zero rows the last block's taps read past Hs * Ws */
@@ -48,8 +49,11 @@ typedef struct {
     int local, SB;
     int64_t Lr;
 } kiln_amx_plan;
-/* Workspace slots of the local mode: threads beyond it stay idle in the layer. */
+/* Workspace slots (one a thread): threads beyond it stay idle in the layer. */
 #define KILN_AMX_MAX_THREADS 16
+/* Shared mode: 32-row blocks per unit, and a thread's slot: their accumulators, then one split weight chunk. */
+#define KILN_AMX_GROUP 8
+#define KILN_AMX_SLOT_FLOATS (KILN_AMX_GROUP * 1024 + 3 * 1024 / 2)
 
 /* 1 when this CPU has AMX-TILE, AMX-BF16 and AVX512-BF16, the OS saves tile state, Linux granted this process the
  * tile data permission (arch_prctl ARCH_REQ_XCOMP_PERM, asked once here) and KILN_ISA does not lower the level below
@@ -62,7 +66,7 @@ void kiln_amx_plan_init(const kiln_graph *g, const kiln_node *n, int batch, kiln
 size_t kiln_amx_packed_bytes(const kiln_graph *g, const kiln_node *n);
 void kiln_amx_pack(const kiln_graph *g, const kiln_node *n, void *dst);
 size_t kiln_amx_workspace(const kiln_graph *g, const kiln_node *n, int batch);
-/* Shared mode: where (bfloat16 elements into the workspace) the per-thread weight slots start. */
+/* Shared mode: where (bfloat16 elements into the workspace) the per-thread slots start. */
 int64_t kiln_amx_shared_slot_offset(const kiln_amx_plan *p);
 /* 1 when run is the AMX tactic's function. */
 int kiln_amx_is(kiln_tactic_run_fn run);

@@ -477,6 +477,11 @@ int main(void)
         { 9, 11, 30, 100, 3, 1, 1, 2, 1, 3, 1, 1, 2, 0, 0 },
         { 10, 9, 200, 96, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 },
         { 15, 11, 64, 40, 3, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0 },
+        /* AMX (src/cpu/conv_amx.h; 1x1 strides, pads, Cin not a multiple of 32, pitches and the local mode are in the
+         * cases above): shared mode (split weights over 1 MiB) with several groups of 8 row blocks over 2 samples,
+         * residual, relu6; a strided 1x1 in shared mode */
+        { 20, 20, 384, 320, 3, 1, 1, 1, 1, 2, 1, 1, 2, 0, 0 },
+        { 14, 14, 1000, 528, 1, 2, 1, 0, 1, 1, 1, 0, 1, 0, 0 },
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) conv_test(&convs[i]);
 

@@ -18,7 +18,7 @@ typedef struct {
     const float *wf;     /* the same as float32 (shared mode) */
     const float *bias;   /* CoutP */
     const float *res;    /* residual (dense NHWC) or NULL */
-    uint16_t *s;         /* 3 split images, each N * Ls * CinP */
+    uint16_t *s;         /* 3 split images, each N * Ls rows of AP elements */
     int64_t XP, YP, RP, part;
     int sb; /* local mode: 32-row blocks per superblock */
     int fast;
@@ -62,7 +62,7 @@ static void split_rows(const amx_job *j, int64_t nn, int64_t q0, int64_t count, 
             const int64_t iy = (q / p->Ws) * p->SH - p->PT, ix = (q % p->Ws) * p->SW - p->PL;
             if (iy >= 0 && iy < p->H && ix >= 0 && ix < p->W) src = j->a->in[0] + ((nn * p->H + iy) * p->W + ix) * j->XP;
         }
-        uint16_t *d0 = d + i * p->CinP, *d1 = d0 + stride, *d2 = d1 + stride;
+        uint16_t *d0 = d + i * p->AP, *d1 = d0 + stride, *d2 = d1 + stride;
         if (!src) {
             memset(d0, 0, (size_t)p->CinP * 2);
             memset(d1, 0, (size_t)p->CinP * 2);
@@ -86,7 +86,7 @@ static void split_task(void *arg, int t, int nt)
     for (long r = r0; r < r1;) {
         const int64_t nn = r / p->Ls, q = r % p->Ls;
         const int64_t cnt = p->Ls - q < r1 - r ? p->Ls - q : r1 - r;
-        split_rows(j, nn, q, cnt, j->s + r * p->CinP, j->part);
+        split_rows(j, nn, q, cnt, j->s + r * p->AP, j->part);
         r += cnt;
     }
 }
@@ -147,7 +147,7 @@ static void epilogue(const amx_job *j, const float *c, int64_t nn, int64_t q0, i
 #define LOAD_A(pt)                                                   \
     do {                                                               \
         _tile_loadd(4, a + (pt) * part, lda);                        \
-        _tile_loadd(5, a + (pt) * part + 16 * p->CinP, lda);         \
+        _tile_loadd(5, a + (pt) * part + 16 * p->AP, lda);           \
     } while (0)
 #define LOAD_B(pt)                                 \
     do {                                             \
@@ -155,38 +155,44 @@ static void epilogue(const amx_job *j, const float *c, int64_t nn, int64_t q0, i
         _tile_loadd(7, b + (pt) * 1024 + 512, 64); \
     } while (0)
 
-/* One 32 x 32 block: rows at base (three parts `part` elements apart, row pitch CinP; tap (kh, kw) reads kh * Ws + kw
+/* The six products of one 32-channel chunk: input parts at a (`part` apart, row pitch lda bytes), weight parts at b
+ * (1024 apart). x0 w0, x0 w1, x1 w1, x1 w0, x2 w0, x0 w2: 16 tile loads for 24 tile products. */
+#define SIX_PRODUCTS() \
+    do {               \
+        LOAD_A(0);     \
+        LOAD_B(0);     \
+        DP4();         \
+        LOAD_B(1);     \
+        DP4();         \
+        LOAD_A(1);     \
+        DP4();         \
+        LOAD_B(0);     \
+        DP4();         \
+        LOAD_A(2);     \
+        DP4();         \
+        LOAD_A(0);     \
+        LOAD_B(2);     \
+        DP4();         \
+    } while (0)
+
+/* One 32 x 32 block: rows at base (three parts `part` elements apart, row pitch AP; tap (kh, kw) reads kh * Ws + kw
  * rows further), the split weight tiles wt of one output-channel block; result in c (row stride 32). The tile config
  * is loaded. */
 static inline void block(const amx_job *j, const uint16_t *base, int64_t part, const uint16_t *wt, float *c)
 {
     const kiln_amx_plan *p = &j->p;
     const int taps = p->KH * p->KW;
-    const int64_t lda = p->CinP * 2;
+    const int64_t lda = p->AP * 2;
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
     for (int tap = 0; tap < taps; tap++) {
-        const int64_t off = ((int64_t)(tap / p->KW) * p->Ws + tap % p->KW) * p->CinP;
+        const int64_t off = ((int64_t)(tap / p->KW) * p->Ws + tap % p->KW) * p->AP;
         const uint16_t *bt = wt + (int64_t)tap * p->KC * 3 * 1024;
         for (int64_t kc = 0; kc < p->KC; kc++) {
             const uint16_t *a = base + off + kc * 32, *b = bt + kc * 3 * 1024;
-            /* x0 w0, x0 w1, x1 w1, x1 w0, x2 w0, x0 w2: 16 tile loads for 24 products */
-            LOAD_A(0);
-            LOAD_B(0);
-            DP4();
-            LOAD_B(1);
-            DP4();
-            LOAD_A(1);
-            DP4();
-            LOAD_B(0);
-            DP4();
-            LOAD_A(2);
-            DP4();
-            LOAD_A(0);
-            LOAD_B(2);
-            DP4();
+            SIX_PRODUCTS();
         }
     }
     _tile_stored(0, c, 128);
@@ -204,40 +210,78 @@ static void load_config(void)
     _tile_loadconfig(&cfg);
 }
 
-/* One output-channel block's float32 weight tiles (taps x KC x 1024) split into w (taps x KC x 3 x 1024). */
-static void split_weights(const amx_job *j, int64_t nb, uint16_t *w)
-{
-    const int64_t chunks = (int64_t)j->p.KH * j->p.KW * j->p.KC;
-    const float *f = j->wf + nb * chunks * 1024;
-    for (int64_t ch = 0; ch < chunks; ch++, f += 1024, w += 3 * 1024)
-        for (int i = 0; i < 1024; i += 32)
-            split32(_mm512_load_ps(f + i), _mm512_load_ps(f + i + 16), w + i, w + 1024 + i, w + 2048 + i);
-}
-
-/* Shared mode: (output-channel block, sample, 32-row block) units, channel block outermost: a thread splits the
- * weights of each of its blocks once into its slot and sweeps the rows of the shared split input with them. */
+/* Shared mode: (output-channel block, group of up to KILN_AMX_GROUP 32-row blocks) units, channel block outermost
+ * (a thread streams only its share of the weights, once per group). Per 32-channel chunk of the weights: split the
+ * 1024 float32 weights into 3 KiB of bfloat16 (L1), then run the chunk's products on every block of the group,
+ * whose accumulators wait in an L1 buffer between chunks (kept in the tile registers when the group has one block).
+ * The weights of a layer with large weights thus pass through the core once, as float32, and the split costs one
+ * pass over them per group. */
+#ifndef KILN_AMX_PREFETCH
+#define KILN_AMX_PREFETCH 2 /* chunks (4 KiB each) ahead */
+#endif
 static void shared_task(void *arg, int t, int nt)
 {
     const amx_job *j = arg;
     const kiln_amx_plan *p = &j->p;
-    /* one weight slot a thread: at most NB threads (a layer with large weights and few output-channel blocks runs on
-     * fewer threads) */
-    const int slots = (int)(p->NB < KILN_AMX_MAX_THREADS ? p->NB : KILN_AMX_MAX_THREADS);
-    if (t >= slots) return;
-    if (nt > slots) nt = slots;
+    if (t >= KILN_AMX_MAX_THREADS) return;
+    if (nt > KILN_AMX_MAX_THREADS) nt = KILN_AMX_MAX_THREADS;
+    const int64_t blocks = p->N * p->MB, groups = (blocks + KILN_AMX_GROUP - 1) / KILN_AMX_GROUP;
     long u0, u1;
-    kiln_partition((long)(p->NB * p->N * p->MB), t, nt, &u0, &u1);
+    kiln_partition((long)(p->NB * groups), t, nt, &u0, &u1);
     if (u0 >= u1) return;
     load_config();
-    float c[32 * 32] __attribute__((aligned(64)));
-    const int64_t per_nb = (int64_t)p->KH * p->KW * p->KC * 3 * 1024;
-    uint16_t *mine = j->s + kiln_amx_shared_slot_offset(p) + (int64_t)t * per_nb;
-    int64_t have = -1;
+    float *acc = (float *)(j->s + kiln_amx_shared_slot_offset(p)) + (int64_t)t * KILN_AMX_SLOT_FLOATS;
+    uint16_t *b = (uint16_t *)(acc + KILN_AMX_GROUP * 1024);
+    const int taps = p->KH * p->KW;
+    const int64_t lda = p->AP * 2, part = j->part, chunks = (int64_t)taps * p->KC;
     for (long u = u0; u < u1; u++) {
-        const int64_t nb = u / (p->N * p->MB), rest = u % (p->N * p->MB), nn = rest / p->MB, mb = rest % p->MB;
-        if (nb != have) split_weights(j, have = nb, mine);
-        block(j, j->s + (nn * p->Ls + mb * 32) * p->CinP, j->part, mine, c);
-        epilogue(j, c, nn, mb * 32, nb * 32);
+        const int64_t nb = u / groups, b0 = (u % groups) * KILN_AMX_GROUP;
+        const int nblk = (int)(blocks - b0 < KILN_AMX_GROUP ? blocks - b0 : KILN_AMX_GROUP);
+        const float *f = j->wf + nb * chunks * 1024;
+        const uint16_t *base[KILN_AMX_GROUP];
+        for (int k = 0; k < nblk; k++) {
+            const int64_t bb = b0 + k;
+            base[k] = j->s + ((bb / p->MB) * p->Ls + (bb % p->MB) * 32) * p->AP;
+        }
+        for (int64_t ch = 0; ch < chunks; ch++, f += 1024) {
+            const int tap = (int)(ch / p->KC);
+            const int64_t kc = ch % p->KC, off = ((int64_t)(tap / p->KW) * p->Ws + tap % p->KW) * p->AP + kc * 32;
+            for (int i = 0; i < 1024; i += 32) {
+                if (ch + KILN_AMX_PREFETCH < chunks) { /* float32 weights come from memory: ask early */
+                    _mm_prefetch((const char *)(f + KILN_AMX_PREFETCH * 1024 + i), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(f + KILN_AMX_PREFETCH * 1024 + i + 16), _MM_HINT_T0);
+                }
+                split32(_mm512_load_ps(f + i), _mm512_load_ps(f + i + 16), b + i, b + 1024 + i, b + 2048 + i);
+            }
+            for (int k = 0; k < nblk; k++) {
+                float *c = acc + k * 1024;
+                if (nblk > 1 || ch == 0) {
+                    if (ch == 0) {
+                        _tile_zero(0);
+                        _tile_zero(1);
+                        _tile_zero(2);
+                        _tile_zero(3);
+                    } else {
+                        _tile_loadd(0, c, 128);
+                        _tile_loadd(1, c + 16, 128);
+                        _tile_loadd(2, c + 16 * 32, 128);
+                        _tile_loadd(3, c + 16 * 32 + 16, 128);
+                    }
+                }
+                const uint16_t *a = base[k] + off;
+                SIX_PRODUCTS();
+                if (nblk > 1 || ch == chunks - 1) {
+                    _tile_stored(0, c, 128);
+                    _tile_stored(1, c + 16, 128);
+                    _tile_stored(2, c + 16 * 32, 128);
+                    _tile_stored(3, c + 16 * 32 + 16, 128);
+                }
+            }
+        }
+        for (int k = 0; k < nblk; k++) {
+            const int64_t bb = b0 + k;
+            epilogue(j, acc + k * 1024, bb / p->MB, (bb % p->MB) * 32, nb * 32);
+        }
     }
     _tile_release();
 }
@@ -256,7 +300,7 @@ static void local_task(void *arg, int t, int nt)
     if (u0 >= u1) return;
     load_config();
     float c[32 * 32] __attribute__((aligned(64)));
-    const int64_t slot = p->Lr * p->CinP, taps_kc = (int64_t)p->KH * p->KW * p->KC;
+    const int64_t slot = p->Lr * p->AP, taps_kc = (int64_t)p->KH * p->KW * p->KC;
     uint16_t *mine = j->s + (int64_t)t * 3 * slot;
     for (long u = u0; u < u1; u++) {
         const int64_t nn = u / per, q0 = (u % per) * j->sb * 32;
@@ -264,7 +308,7 @@ static void local_task(void *arg, int t, int nt)
         split_rows(j, nn, q0, blocks * 32 + (int64_t)(p->KH - 1) * p->Ws + p->KW - 1, mine, slot);
         for (int64_t nb = 0; nb < p->NB; nb++)
             for (int64_t b = 0; b < blocks; b++) {
-                block(j, mine + b * 32 * p->CinP, slot, j->wt + nb * taps_kc * 3 * 1024, c);
+                block(j, mine + b * 32 * p->AP, slot, j->wt + nb * taps_kc * 3 * 1024, c);
                 epilogue(j, c, nn, q0 + b * 32, nb * 32);
             }
     }
@@ -281,7 +325,7 @@ void kiln_conv_amx_bf16x6(const kiln_kernel_args *a, const void *packed, kiln_th
     j.wf = packed;
     j.bias = (const float *)((const char *)packed + p->NB * p->KH * p->KW * p->KC * 1024 * (p->local ? 6 : 4));
     j.res = a->node->n_inputs > 3 ? a->in[3] : NULL;
-    j.s = a->workspace, j.part = p->N * p->Ls * p->CinP;
+    j.s = a->workspace, j.part = p->N * p->Ls * p->AP;
     j.XP = a->in_pitch[0] ? a->in_pitch[0] : p->Cin, j.YP = a->out_pitch ? a->out_pitch : p->Cout;
     j.RP = a->node->n_inputs > 3 && a->in_pitch[3] ? a->in_pitch[3] : p->Cout;
     j.fast = act_fast(&a->node->attrs.act);
