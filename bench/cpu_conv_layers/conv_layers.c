@@ -8,7 +8,10 @@
  *       $(pkg-config --libs hdf5 libcjson libturbojpeg libpng zlib) -lpthread -lm -o /tmp/conv_layers
  *   /tmp/conv_layers                 # the ResNet50 shapes below
  *   /tmp/conv_layers H W Cin Cout K S [threads [groups]]   (groups = Cin = Cout: a depthwise conv)
+ *   KILN_BENCH_COLD=1 /tmp/conv_layers ...   packed weights flushed from every cache level before each run (as in a
+ *                                            whole network at batch 1, where a layer's weights come from memory)
  */
+#include <immintrin.h>
 #include <time.h>
 
 #include "cpu/cpu_features.h"
@@ -57,6 +60,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
         if (pb) kiln_cpu_tactic_pack(g, n, t, packed[t] = aligned_alloc(64, (pb + 63) / 64 * 64));
         ws[t] = aligned_alloc(64, (kiln_cpu_tactic_workspace(g, n, t, 1) + 127) / 64 * 64);
     }
+    const int cold = getenv("KILN_BENCH_COLD") && atoi(getenv("KILN_BENCH_COLD"));
     for (int rep = 0; rep < 15; rep++)
         for (int t = 1; t < cnt && t < 64; t++) {
             if (!ws[t]) continue;
@@ -64,6 +68,11 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
             memset(&a, 0, sizeof a);
             a.g = g, a.node = n, a.batch = 1, a.out = out, a.in[0] = in, a.workspace = ws[t];
             a.in[1] = g->values[n->inputs[1]].data, a.in[2] = g->values[n->inputs[2]].data;
+            if (cold && packed[t]) {
+                const char *c = packed[t];
+                for (size_t i = 0; i < kiln_cpu_tactic_packed_bytes(g, n, t); i += 64) _mm_clflush(c + i);
+                _mm_mfence();
+            }
             const double t0 = now_ms();
             kiln_cpu_tactic_run(t, &a, packed[t], pool);
             const double dt = now_ms() - t0;

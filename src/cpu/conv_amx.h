@@ -53,7 +53,8 @@ typedef struct {
 #define KILN_AMX_MAX_THREADS 16
 /* Shared mode: 32-row blocks per unit, and a thread's slot: their accumulators, then one split weight chunk. */
 #define KILN_AMX_GROUP 8
-#define KILN_AMX_SLOT_FLOATS (KILN_AMX_GROUP * 1024 + 3 * 1024 / 2)
+#define KILN_AMX_RUN 2
+#define KILN_AMX_SLOT_FLOATS (KILN_AMX_GROUP * 1024 + KILN_AMX_RUN * 3 * 1024 / 2)
 
 /* 1 when this CPU has AMX-TILE, AMX-BF16 and AVX512-BF16, the OS saves tile state, Linux granted this process the
  * tile data permission (arch_prctl ARCH_REQ_XCOMP_PERM, asked once here) and KILN_ISA does not lower the level below

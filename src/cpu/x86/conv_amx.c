@@ -30,7 +30,10 @@ typedef struct {
     uint8_t rows[16];
 } tile_config;
 
-static inline __mmask16 lane_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
+static inline __mmask16 lane_mask(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
 
 
 /* 32 floats (x: the first 16) as three exact bfloat16 parts by truncation: x0 = the top 16 bits of x, x1 = those of
@@ -211,13 +214,15 @@ static void load_config(void)
 }
 
 /* Shared mode: (output-channel block, group of up to KILN_AMX_GROUP 32-row blocks) units, channel block outermost
- * (a thread streams only its share of the weights, once per group). Per 32-channel chunk of the weights: split the
- * 1024 float32 weights into 3 KiB of bfloat16 (L1), then run the chunk's products on every block of the group,
- * whose accumulators wait in an L1 buffer between chunks (kept in the tile registers when the group has one block).
+ * (a thread streams only its share of the weights, once per group). Per run of KILN_AMX_RUN 32-channel chunks of the
+ * weights: split their float32 weights (1024 a chunk) into 6 KiB a chunk of bfloat16 (L1), then run the chunks'
+ * products on every block of the group, whose accumulators wait in an L1 buffer between runs (kept in the tile
+ * registers when the group has one block). A tile store and reload of the accumulators costs about 0.7 of a chunk's
+ * 24 tile products (the accumulation chain drains), hence runs of several chunks.
  * The weights of a layer with large weights thus pass through the core once, as float32, and the split costs one
  * pass over them per group. */
 #ifndef KILN_AMX_PREFETCH
-#define KILN_AMX_PREFETCH 2 /* chunks (4 KiB each) ahead */
+#define KILN_AMX_PREFETCH (2 * KILN_AMX_RUN) /* chunks (4 KiB each) ahead: the next run */
 #endif
 static void shared_task(void *arg, int t, int nt)
 {
@@ -243,34 +248,43 @@ static void shared_task(void *arg, int t, int nt)
             const int64_t bb = b0 + k;
             base[k] = j->s + ((bb / p->MB) * p->Ls + (bb % p->MB) * 32) * p->AP;
         }
-        for (int64_t ch = 0; ch < chunks; ch++, f += 1024) {
-            const int tap = (int)(ch / p->KC);
-            const int64_t kc = ch % p->KC, off = ((int64_t)(tap / p->KW) * p->Ws + tap % p->KW) * p->AP + kc * 32;
-            for (int i = 0; i < 1024; i += 32) {
-                if (ch + KILN_AMX_PREFETCH < chunks) { /* float32 weights come from memory: ask early */
-                    _mm_prefetch((const char *)(f + KILN_AMX_PREFETCH * 1024 + i), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(f + KILN_AMX_PREFETCH * 1024 + i + 16), _MM_HINT_T0);
+        for (int64_t ch0 = 0; ch0 < chunks; ch0 += KILN_AMX_RUN) {
+            const int run = (int)(chunks - ch0 < KILN_AMX_RUN ? chunks - ch0 : KILN_AMX_RUN);
+            for (int r = 0; r < run; r++, f += 1024)
+                for (int i = 0; i < 1024; i += 32) {
+                    if (ch0 + r + KILN_AMX_PREFETCH < chunks) { /* float32 weights come from memory: ask early */
+                        _mm_prefetch((const char *)(f + KILN_AMX_PREFETCH * 1024 + i), _MM_HINT_T0);
+                        _mm_prefetch((const char *)(f + KILN_AMX_PREFETCH * 1024 + i + 16), _MM_HINT_T0);
+                    }
+                    uint16_t *br = b + r * 3072;
+                    split32(_mm512_load_ps(f + i), _mm512_load_ps(f + i + 16), br + i, br + 1024 + i, br + 2048 + i);
                 }
-                split32(_mm512_load_ps(f + i), _mm512_load_ps(f + i + 16), b + i, b + 1024 + i, b + 2048 + i);
+            int64_t off[KILN_AMX_RUN];
+            for (int r = 0; r < run; r++) {
+                const int64_t ch = ch0 + r, tap = ch / p->KC, kc = ch % p->KC;
+                off[r] = ((tap / p->KW) * p->Ws + tap % p->KW) * p->AP + kc * 32;
             }
             for (int k = 0; k < nblk; k++) {
                 float *c = acc + k * 1024;
-                if (nblk > 1 || ch == 0) {
-                    if (ch == 0) {
-                        _tile_zero(0);
-                        _tile_zero(1);
-                        _tile_zero(2);
-                        _tile_zero(3);
-                    } else {
-                        _tile_loadd(0, c, 128);
-                        _tile_loadd(1, c + 16, 128);
-                        _tile_loadd(2, c + 16 * 32, 128);
-                        _tile_loadd(3, c + 16 * 32 + 16, 128);
-                    }
+                if (ch0 == 0) {
+                    _tile_zero(0);
+                    _tile_zero(1);
+                    _tile_zero(2);
+                    _tile_zero(3);
+                } else if (nblk > 1) {
+                    _tile_loadd(0, c, 128);
+                    _tile_loadd(1, c + 16, 128);
+                    _tile_loadd(2, c + 16 * 32, 128);
+                    _tile_loadd(3, c + 16 * 32 + 16, 128);
                 }
-                const uint16_t *a = base[k] + off;
-                SIX_PRODUCTS();
-                if (nblk > 1 || ch == chunks - 1) {
+                for (int r = 0; r < run; r++) {
+                    const uint16_t *a = base[k] + off[r];
+                    const uint16_t *bw = b + r * 3072;
+#define b bw
+                    SIX_PRODUCTS();
+#undef b
+                }
+                if (nblk > 1 || ch0 + run == chunks) {
                     _tile_stored(0, c, 128);
                     _tile_stored(1, c + 16, 128);
                     _tile_stored(2, c + 16 * 32, 128);
