@@ -238,6 +238,21 @@ static int wino_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max
     return w->dims[2] >= 64 && w->dims[3] >= 64 && (int64_t)batch_max * y->dims[1] * y->dims[2] >= 28 * 28;
 }
 
+/* AMX bf16x6 (conv_amx.h) where it measured faster than the gemm and Winograd tactics with the weights coming from
+ * memory (bench/cpu_conv_layers with KILN_BENCH_COLD=1, 2 threads): >= 64 input channels and >= 14x14 output pixels
+ * per batch, with weights small enough for the local mode (1x1 56x56 64->256: 0.53 vs 0.79 ms) or a kernel of
+ * several taps (3x3 14x14 256->256: 0.67 vs 0.76 ms); not for 1x1 convs with large weights (14x14 1024->256: 0.51 vs
+ * 0.38 ms), where streaming the split weights costs more than the products save. */
+static int amx_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max, int t)
+{
+    if (!kiln_cpu_tactic_usable(g, n, t)) return 0;
+    const kiln_value *w = val(g, n, 1), *y = &g->values[n->output];
+    if (w->dims[2] < 64 || (int64_t)batch_max * y->dims[1] * y->dims[2] < 14 * 14) return 0;
+    kiln_amx_plan p;
+    kiln_amx_plan_init(g, n, 1, &p);
+    return p.local || p.KH * p.KW > 1;
+}
+
 int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max, int fast_math)
 {
     /* Candidates in order of preference; the first usable one wins. */
@@ -255,6 +270,7 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
             if (kiln_cpu_tactic_usable(g, n, 16)) return 16; /* conv_direct_avx2 */
         }
         if (dw_ok(g, n)) pref = conv_dw;
+        else if (amx_heuristic(g, n, batch_max, 20)) return 20; /* conv_amx_bf16x6 */
         else if (fast_math && wino_heuristic(g, n, batch_max, 13)) return 13; /* F(4x4) */
         else if (wino_heuristic(g, n, batch_max, 14)) return 14;              /* F(2x2) */
         else {

@@ -32,7 +32,21 @@ static int stream_dw_tactic(const kiln_graph *g, int i, int t_expand, int t_dw)
     return -1;
 }
 
-/* Candidates into flags[] (1 on the expansion) and their depthwise tactics into dw_tactic[]; returns how many. */
+/* The 1x1 conv tactic a stream runs with: the chosen one when it is a gemm (packed panels the streamed kernels
+ * call row by row), else the AVX-512 14x32 gemm (e.g. for a layer timed faster alone on AMX). */
+static int stream_gemm_tactic(const kiln_graph *g, int i, int t)
+{
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)g->nodes[i].op, t);
+    if (k && k->run && k->gemm_nr > 0 && k->gemm_mr > 0) return t;
+    int cnt;
+    const kiln_cpu_tactic *list = kiln_cpu_tactics((kiln_op)g->nodes[i].op, &cnt);
+    for (int c = 1; c < cnt; c++)
+        if (!strcmp(list[c].name, "conv_gemm_avx512_14x32") && kiln_cpu_tactic_usable(g, &g->nodes[i], c)) return c;
+    return t;
+}
+
+/* Candidates into flags[] (1 on the expansion) and the tactics their layers run with when streamed into
+ * dw_tactic[]; returns how many. */
 static int mark(const kiln_engine *e, const kiln_build_options *o, int32_t *flags, int32_t *dw_tactic)
 {
     const kiln_graph *g = e->g;
@@ -44,21 +58,26 @@ static int mark(const kiln_engine *e, const kiln_build_options *o, int32_t *flag
         const kiln_value *y = &g->values[g->nodes[i].output];
         if (e->layers[i].backend != 0 || e->layers[i + 1].backend != 0 || e->value_pitch[g->nodes[i].output]) continue;
         if (o->stream <= 0 && kiln_value_numel(y) * (int64_t)sizeof(float) < min_bytes) continue;
-        if (kiln_se_fold_tactics_ok(g, i, e->layers[i].tactic, e->layers[i + 1].tactic)) {
+        const int t_next = stream_gemm_tactic(g, i + 1, e->layers[i + 1].tactic);
+        if (kiln_se_fold_tactics_ok(g, i, e->layers[i].tactic, t_next)) {
             flags[i] = 2; /* a squeeze-excite whose product the next 1x1 conv computes as it reads it */
+            dw_tactic[i + 1] = t_next;
             n++;
             i++;
             continue;
         }
         /* a depthwise conv timed faster alone with another kernel still streams with the row sweep */
-        const int t_dw = stream_dw_tactic(g, i, e->layers[i].tactic, e->layers[i + 1].tactic);
+        const int t_exp = stream_gemm_tactic(g, i, e->layers[i].tactic);
+        const int t_dw = stream_dw_tactic(g, i, t_exp, e->layers[i + 1].tactic);
         if (t_dw < 0) continue;
-        flags[i] = 1, dw_tactic[i + 1] = t_dw;
+        flags[i] = 1, dw_tactic[i] = t_exp, dw_tactic[i + 1] = t_dw;
         n++;
         /* the projection after it too, when it can (its output row computed as soon as the depthwise row is) */
+        const int t_proj = i + 2 < g->n_nodes ? stream_gemm_tactic(g, i + 2, e->layers[i + 2].tactic) : -1;
         if (i + 2 < g->n_nodes && e->layers[i + 2].backend == 0 && !e->value_pitch[g->nodes[i + 1].output] &&
-            kiln_stream_triple_tactics_ok(g, i, e->layers[i].tactic, t_dw, e->layers[i + 2].tactic)) {
+            kiln_stream_triple_tactics_ok(g, i, t_exp, t_dw, t_proj)) {
             flags[i] = 3;
+            dw_tactic[i + 2] = t_proj;
             i++;
         }
         i++; /* the depthwise conv is not an expansion */
