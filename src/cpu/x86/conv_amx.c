@@ -252,10 +252,6 @@ static void shared_task(void *arg, int t, int nt)
             const int run = (int)(chunks - ch0 < KILN_AMX_RUN ? chunks - ch0 : KILN_AMX_RUN);
             for (int r = 0; r < run; r++, f += 1024)
                 for (int i = 0; i < 1024; i += 32) {
-                    if (ch0 + r + KILN_AMX_PREFETCH < chunks) { /* float32 weights come from memory: ask early */
-                        _mm_prefetch((const char *)(f + KILN_AMX_PREFETCH * 1024 + i), _MM_HINT_T0);
-                        _mm_prefetch((const char *)(f + KILN_AMX_PREFETCH * 1024 + i + 16), _MM_HINT_T0);
-                    }
                     uint16_t *br = b + r * 3072;
                     split32(_mm512_load_ps(f + i), _mm512_load_ps(f + i + 16), br + i, br + 1024 + i, br + 2048 + i);
                 }
@@ -264,6 +260,12 @@ static void shared_task(void *arg, int t, int nt)
                 const int64_t ch = ch0 + r, tap = ch / p->KC, kc = ch % p->KC;
                 off[r] = ((tap / p->KW) * p->Ws + tap % p->KW) * p->AP + kc * 32;
             }
+            /* the float32 weights KILN_AMX_PREFETCH chunks ahead, spread over this run's tile products: a burst of
+             * prefetches fills the line fill buffers and stalls, spread out they overlap the products */
+            const int64_t pf_chunks = chunks - (ch0 + KILN_AMX_PREFETCH) < run ? chunks - (ch0 + KILN_AMX_PREFETCH) : run;
+            const char *pf = (const char *)(f + (KILN_AMX_PREFETCH - run) * 1024);
+            const int per = pf_chunks > 0 ? (int)((pf_chunks * 64 + nblk * run - 1) / (nblk * run)) : 0;
+            const char *pf_end = pf + (pf_chunks > 0 ? pf_chunks * 4096 : 0);
             for (int k = 0; k < nblk; k++) {
                 float *c = acc + k * 1024;
                 if (ch0 == 0) {
@@ -283,6 +285,7 @@ static void shared_task(void *arg, int t, int nt)
 #define b bw
                     SIX_PRODUCTS();
 #undef b
+                    for (int q = 0; q < per && pf < pf_end; q++, pf += 64) _mm_prefetch(pf, _MM_HINT_T0);
                 }
                 if (nblk > 1 || ch0 + run == chunks) {
                     _tile_stored(0, c, 128);
