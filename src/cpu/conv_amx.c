@@ -52,9 +52,12 @@ int kiln_amx_supports(const kiln_graph *g, const kiln_node *n)
     const kiln_value *x = in_val(g, n, 0), *w = in_val(g, n, 1), *y = &g->values[n->output];
     const kiln_attrs *at = &n->attrs;
     if (x->rank != 4 || w->rank != 4 || y->rank != 4 || at->groups != 1) return 0;
-    if (w->dims[2] != x->dims[3] || w->dims[3] != y->dims[3] || x->dims[3] < 32) return 0;
+    if (w->dims[2] != x->dims[3] || w->dims[3] != y->dims[3]) return 0;
     if (n->n_inputs > 2 && kiln_value_numel(in_val(g, n, 2)) != w->dims[3]) return 0;
     if (at->dilation[0] != 1 || at->dilation[1] != 1 || at->pads[0] < 0 || at->pads[1] < 0) return 0;
+    if (x->dims[3] < 32) /* im2col (stems): the whole window is one row of >= 32 values */
+        return w->dims[0] * w->dims[1] * x->dims[3] >= 32 && w->dims[0] * w->dims[1] * x->dims[3] <= 1024 &&
+               kiln_cpu_has_amx();
     const int one = w->dims[0] == 1 && w->dims[1] == 1;
     if (!one && (at->stride[0] != 1 || at->stride[1] != 1)) return 0;
     if (one && (at->pads[0] != 0 || at->pads[1] != 0)) return 0;
@@ -71,6 +74,10 @@ void kiln_amx_plan_init(const kiln_graph *g, const kiln_node *n, int batch, kiln
     p->OH = y->dims[1], p->OW = y->dims[2], p->Cout = y->dims[3];
     p->KH = (int)w->dims[0], p->KW = (int)w->dims[1];
     p->SH = at->stride[0], p->SW = at->stride[1], p->PT = at->pads[0], p->PL = at->pads[1];
+    if (p->Cin < 32) { /* im2col: a 1x1 conv over rows of the KH x KW x Cin windows (the weights' own layout) */
+        p->im2col = 1, p->IKH = p->KH, p->IKW = p->KW, p->ICin = p->Cin;
+        p->Cin = (int64_t)p->KH * p->KW * p->Cin, p->KH = p->KW = 1;
+    }
     /* S: the zero-bordered input (stride 1: OH + KH - 1 rows) or the subsampled one (1x1: OH rows) */
     p->Hs = p->OH + p->KH - 1, p->Ws = p->OW + p->KW - 1;
     p->CinP = (p->Cin + 31) / 32 * 32, p->KC = p->CinP / 32;

@@ -39,6 +39,10 @@ typedef struct {
     int64_t Hs, Ws;              /* split image S per sample */
     int64_t CinP, CoutP, KC, NB; /* padded channels, 32-channel K chunks, 32-channel output blocks */
     int64_t AP;                  /* elements between rows of a split image (CinP, or more against L1 set conflicts) */
+    /* im2col (convs of < 32 input channels: stems): planned as a 1x1 conv whose Cin is the window's IKH x IKW x
+     * ICin values; S row q is the window of output pixel q (strides and padding applied while gathering it) */
+    int im2col, IKH, IKW;
+    int64_t ICin;
     int64_t Mv;                  /* virtual rows per sample: (OH - 1) * Ws + OW */
     int64_t MB;                  /* 32-row blocks per sample */
     int64_t Ls;                  /* S rows per sample, incl. the zero rows the last block's taps read past Hs * Ws */
@@ -60,8 +64,9 @@ typedef struct {
  * tile data permission (arch_prctl ARCH_REQ_XCOMP_PERM, asked once here) and KILN_ISA does not lower the level below
  * avx512. */
 int kiln_cpu_has_amx(void);
-/* Ungrouped convs with constant weights: a KxK kernel at stride 1 / dilation 1, or a 1x1 kernel at any stride (no
- * padding); Cin >= 32 (fewer channels waste most of each 32-channel chunk). Also needs kiln_cpu_has_amx(). */
+/* Ungrouped convs with constant weights, dilation 1: a KxK kernel at stride 1, or a 1x1 kernel at any stride (no
+ * padding), with Cin >= 32; or, with fewer input channels (stems), any kernel and stride whose window holds 32 to
+ * 1024 values (im2col). Also needs kiln_cpu_has_amx(). */
 int kiln_amx_supports(const kiln_graph *g, const kiln_node *n);
 void kiln_amx_plan_init(const kiln_graph *g, const kiln_node *n, int batch, kiln_amx_plan *p);
 size_t kiln_amx_packed_bytes(const kiln_graph *g, const kiln_node *n);

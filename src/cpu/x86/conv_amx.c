@@ -53,15 +53,43 @@ static inline void split32(__m512 x, __m512 y, uint16_t *d0, uint16_t *d1, uint1
 }
 
 /* S rows [q0, q0 + count) of sample nn into d (three parts, `stride` elements apart): row q is S pixel
- * (q / Ws, q % Ws), read from the input through the padding (KxK) or the stride (1x1); rows past Hs * Ws and channels
- * past Cin are zeros. */
+ * (q / Ws, q % Ws), read from the input through the padding (KxK) or the stride (1x1), or (im2col) the window of
+ * output pixel q gathered first; rows past Hs * Ws and channels past Cin are zeros. */
 static void split_rows(const amx_job *j, int64_t nn, int64_t q0, int64_t count, uint16_t *d, int64_t stride)
 {
     const kiln_amx_plan *p = &j->p;
+    float win[1024 + 32] __attribute__((aligned(64)));
     for (int64_t i = 0; i < count; i++) {
         const int64_t q = q0 + i;
         const float *src = NULL;
-        if (q < p->Hs * p->Ws) {
+        if (p->im2col && q < p->Hs * p->Ws) { /* gather the window of output pixel q */
+            const int64_t oy = q / p->Ws, ox = q % p->Ws;
+            float *dst = win;
+            const int64_t run = (int64_t)p->IKW * p->ICin, ix0 = ox * p->SW - p->PL;
+            const int inside = ix0 >= 0 && ix0 + p->IKW <= p->W && j->XP == p->ICin;
+            for (int kh = 0; kh < p->IKH; kh++, dst += run) {
+                const int64_t iy = oy * p->SH - p->PT + kh;
+                if (iy < 0 || iy >= p->H) {
+                    memset(dst, 0, sizeof(float) * (size_t)run);
+                    continue;
+                }
+                const float *row = j->a->in[0] + (nn * p->H + iy) * p->W * j->XP;
+                if (inside) { /* the kernel row's pixels are contiguous: one masked copy */
+                    const float *s = row + ix0 * p->ICin;
+                    for (int64_t c = 0; c < run; c += 16) {
+                        const __mmask16 m = lane_mask(run - c);
+                        _mm512_mask_storeu_ps(dst + c, m, _mm512_maskz_loadu_ps(m, s + c));
+                    }
+                    continue;
+                }
+                for (int kw = 0; kw < p->IKW; kw++) {
+                    const int64_t ix = ix0 + kw;
+                    for (int64_t c = 0; c < p->ICin; c++)
+                        dst[kw * p->ICin + c] = ix >= 0 && ix < p->W ? row[ix * j->XP + c] : 0.0f;
+                }
+            }
+            src = win;
+        } else if (!p->im2col && q < p->Hs * p->Ws) {
             const int64_t iy = (q / p->Ws) * p->SH - p->PT, ix = (q % p->Ws) * p->SW - p->PL;
             if (iy >= 0 && iy < p->H && ix >= 0 && ix < p->W) src = j->a->in[0] + ((nn * p->H + iy) * p->W + ix) * j->XP;
         }
@@ -110,10 +138,10 @@ static void epilogue(const amx_job *j, const float *c, int64_t nn, int64_t q0, i
     const int64_t left = p->Cout - co0;
     const __mmask16 k0 = lane_mask(left), k1 = lane_mask(left - 16);
     const __m512 b0 = _mm512_loadu_ps(j->bias + co0), b1 = _mm512_loadu_ps(j->bias + co0 + 16);
-    for (int r = 0; r < 32; r++) {
+    int64_t oy = q0 / p->Ws, ox = q0 % p->Ws; /* divided once, then stepped */
+    for (int r = 0; r < 32; r++, ox == p->Ws - 1 ? (ox = 0, oy++) : ox++) {
         const int64_t q = q0 + r;
         if (q >= p->Mv) break;
-        const int64_t oy = q / p->Ws, ox = q % p->Ws;
         if (ox >= p->OW) continue;
         const int64_t pix = (nn * p->OH + oy) * p->OW + ox;
         __m512 y0 = _mm512_add_ps(_mm512_load_ps(c + r * 32), b0);
@@ -343,7 +371,7 @@ void kiln_conv_amx_bf16x6(const kiln_kernel_args *a, const void *packed, kiln_th
     j.bias = (const float *)((const char *)packed + p->NB * p->KH * p->KW * p->KC * 1024 * (p->local ? 6 : 4));
     j.res = a->node->n_inputs > 3 ? a->in[3] : NULL;
     j.s = a->workspace, j.part = p->N * p->Ls * p->AP;
-    j.XP = a->in_pitch[0] ? a->in_pitch[0] : p->Cin, j.YP = a->out_pitch ? a->out_pitch : p->Cout;
+    j.XP = a->in_pitch[0] ? a->in_pitch[0] : (p->im2col ? p->ICin : p->Cin), j.YP = a->out_pitch ? a->out_pitch : p->Cout;
     j.RP = a->node->n_inputs > 3 && a->in_pitch[3] ? a->in_pitch[3] : p->Cout;
     j.fast = act_fast(&a->node->attrs.act);
     if (!p->local) kiln_threadpool_run(pool, split_task, &j);
