@@ -302,6 +302,23 @@ static int candidates(const kiln_graph *g, const kiln_node *n, int fast_math, in
     return m;
 }
 
+/* Whether a layer's weights come from memory in a whole-network run: the model's constants exceed what stays in the
+ * last-level cache between two runs. KILN_L3_MB sets that size (default 32: the share of the L3 this 2-core VM keeps,
+ * measured: a 10 MiB set re-reads at 26 GB/s, 30 MiB at 17, 100 MiB at 10.7 = memory); KILN_TIMING_WEIGHTS=cold|warm
+ * forces the choice. MobileNetV2 (14 MB) timed with cold weights ran ~3% slower than timed warm. */
+static int weights_from_memory(const kiln_graph *g)
+{
+    const char *mode = getenv("KILN_TIMING_WEIGHTS");
+    if (mode && !strcmp(mode, "cold")) return 1;
+    if (mode && !strcmp(mode, "warm")) return 0;
+    int64_t bytes = 0;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == KILN_VALUE_CONSTANT) bytes += kiln_value_numel(&g->values[v]) * (int64_t)sizeof(float);
+    const char *l3 = getenv("KILN_L3_MB");
+    const int64_t limit = (l3 ? atoll(l3) : 32) * 1024 * 1024;
+    return bytes > limit;
+}
+
 /* Evict [p, p + bytes) from every cache level (x86: clflush; elsewhere nothing). Timed runs start with the layer's
  * packed weights out of the caches, as in a whole-network run, where the other layers' weights and activations
  * pass through the caches between two runs of a layer: back-to-back runs with warm weights favoured tactics with
@@ -322,7 +339,7 @@ static void evict(const void *p, size_t bytes)
  * time per candidate in us[k] (-1 when it could not be timed). Round-robin rather than one candidate after the other,
  * so a burst of load on a shared machine slows every candidate alike instead of deciding the winner. */
 static void time_candidates(const kiln_graph *g, const kiln_node *n, const int *cand, int m, kiln_kernel_args *a,
-                            kiln_threadpool *pool, double *us)
+                            kiln_threadpool *pool, int cold, double *us)
 {
     void *packed[16] = { 0 }, *ws[16] = { 0 };
     for (int k = 0; k < m; k++) {
@@ -340,7 +357,7 @@ static void time_candidates(const kiln_graph *g, const kiln_node *n, const int *
         for (int k = 0; k < m; k++) {
             if (us[k] < 0) continue;
             a->workspace = ws[k];
-            if (packed[k]) evict(packed[k], kiln_cpu_tactic_packed_bytes(g, n, cand[k]));
+            if (packed[k] && cold) evict(packed[k], kiln_cpu_tactic_packed_bytes(g, n, cand[k]));
             const double t0 = now_us();
             kiln_cpu_tactic_run(cand[k], a, packed[k], pool);
             const double dt = now_us() - t0;
@@ -354,7 +371,7 @@ static void time_candidates(const kiln_graph *g, const kiln_node *n, const int *
 }
 
 /* Time every candidate of node i; returns the winner (or the heuristic's choice when nothing could be timed). */
-static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, double *best_us, int fast_math,
+static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, int cold, double *best_us, int fast_math,
                       int verbose)
 {
     const kiln_graph *g = e->g;
@@ -385,7 +402,7 @@ static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, double
     if (ok && !(owned[KILN_MAX_NODE_INPUTS] = alloc_aligned((size_t)ocnt * sizeof(float)))) ok = 0;
     a.out = owned[KILN_MAX_NODE_INPUTS];
     double us[16];
-    if (ok) time_candidates(g, n, cand, m, &a, pool, us);
+    if (ok) time_candidates(g, n, cand, m, &a, pool, cold, us);
     for (int k = 0; ok && k < m; k++) {
         if (verbose) fprintf(stderr, "kiln:   %-24s %10.1f us\n", kiln_cpu_tactic_name((kiln_op)n->op, cand[k]), us[k]);
         if (us[k] >= 0 && (*best_us < 0 || us[k] < *best_us)) *best_us = us[k], win = cand[k];
@@ -409,6 +426,7 @@ kiln_status kiln_cpu_choose_tactics(kiln_engine *e, const kiln_build_options *o)
     }
     int hits = 0, timed_layers = 0;
     e->workspace_bytes = 0;
+    const int cold = weights_from_memory(g);
     for (int i = 0; i < g->n_nodes; i++) {
         const kiln_node *n = &g->nodes[i];
         if (e->layers[i].backend != 0) continue;
@@ -431,7 +449,7 @@ kiln_status kiln_cpu_choose_tactics(kiln_engine *e, const kiln_build_options *o)
             if (t < 0) {
                 double us;
                 if (o->verbose) fprintf(stderr, "kiln: timing layer %d '%s' (%s)\n", i, n->name, kiln_op_name((kiln_op)n->op));
-                t = time_layer(e, i, pool, &us, o->fast_math, o->verbose);
+                t = time_layer(e, i, pool, cold, &us, o->fast_math, o->verbose);
                 if (us >= 0) {
                     timed_layers++;
                     cache_put(&cache, key, kiln_cpu_tactic_name((kiln_op)n->op, t), us);
