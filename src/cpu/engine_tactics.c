@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "../core/status.h"
+#include "conv_amx.h"
 #include "cpu_features.h"
 #include "stream.h"
 #include "tactics.h"
@@ -152,11 +153,12 @@ static uint64_t fnv(uint64_t h, int64_t x)
 }
 
 /* What a layer's choice depends on: op, input shapes and kinds, the attributes the kernels read, batch, threads, the
- * CPU level and whether fast-math tactics may compete. Names and weight values do not matter. */
+ * CPU level (and AMX) and whether fast-math tactics may compete. Names and weight values do not matter. */
 static uint64_t layer_key(const kiln_graph *g, const kiln_node *n, int batch, int threads, int fast_math)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     if (fast_math) h = fnv(h, 0xfa57);
+    if (kiln_cpu_has_amx()) h = fnv(h, 0xa3c5);
     h = fnv(h, n->op), h = fnv(h, batch), h = fnv(h, threads), h = fnv(h, kiln_cpu_isa()), h = fnv(h, n->n_inputs);
     for (int i = 0; i < n->n_inputs; i++) {
         const kiln_value *v = &g->values[n->inputs[i]];
