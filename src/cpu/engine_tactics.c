@@ -440,13 +440,10 @@ kiln_status kiln_cpu_choose_tactics(kiln_engine *e, const kiln_build_options *o)
             const cache_entry *ce = cache_find(&cache, key);
             t = -1;
             if (ce) {
-                int cnt;
-                const kiln_cpu_tactic *list = kiln_cpu_tactics((kiln_op)n->op, &cnt);
-                for (int k = 0; k < cnt; k++)
-                    if (!strcmp(list[k].name, ce->name) && kiln_cpu_tactic_usable(g, n, k) &&
-                        (o->fast_math || !kiln_cpu_tactic_fast_math((kiln_op)n->op, k)))
-                        t = k;
-                if (t >= 0) hits++;
+                const int k = kiln_cpu_tactic_find((kiln_op)n->op, ce->name);
+                if (k >= 0 && kiln_cpu_tactic_usable(g, n, k) &&
+                    (o->fast_math || !kiln_cpu_tactic_fast_math((kiln_op)n->op, k)))
+                    t = k, hits++;
             }
             if (t < 0) {
                 double us;

@@ -179,6 +179,15 @@ const kiln_cpu_tactic *kiln_cpu_tactic_get(kiln_op op, int t)
     return t >= 0 && t < n ? &list[t] : NULL;
 }
 
+int kiln_cpu_tactic_find(kiln_op op, const char *name)
+{
+    int n;
+    const kiln_cpu_tactic *list = kiln_cpu_tactics(op, &n);
+    for (int t = 0; t < n; t++)
+        if (!strcmp(list[t].name, name)) return t;
+    return -1;
+}
+
 const char *kiln_cpu_tactic_name(kiln_op op, int t)
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get(op, t);

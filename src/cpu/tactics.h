@@ -29,6 +29,8 @@ typedef struct {
 const kiln_cpu_tactic *kiln_cpu_tactics(kiln_op op, int *n);
 /* Tactic `t` of the node's op, or NULL when out of range. */
 const kiln_cpu_tactic *kiln_cpu_tactic_get(kiln_op op, int t);
+/* Index of the tactic of op called `name`, or -1. */
+int kiln_cpu_tactic_find(kiln_op op, const char *name);
 /* Printable name of tactic t of op ("ref" for 0, "?" out of range). */
 const char *kiln_cpu_tactic_name(kiln_op op, int t);
 /* The tactic that runs here for a recorded one: follows fallbacks until its ISA is available and it supports the

@@ -8,7 +8,6 @@
  * (alternating, best of each); heuristic builds always keep them (deterministic). */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../core/status.h"
 #include "../cpu/engine_tactics.h"
@@ -23,13 +22,8 @@
 static int stream_dw_tactic(const kiln_graph *g, int i, int t_expand, int t_dw)
 {
     if (kiln_stream_tactics_ok(g, i, t_expand, t_dw)) return t_dw;
-    int cnt;
-    const kiln_cpu_tactic *list = kiln_cpu_tactics(KILN_OP_CONV2D, &cnt);
-    for (int t = 1; t < cnt; t++)
-        if (!strcmp(list[t].name, "conv_dw_rows_avx512") && kiln_cpu_tactic_usable(g, &g->nodes[i + 1], t) &&
-            kiln_stream_tactics_ok(g, i, t_expand, t))
-            return t;
-    return -1;
+    const int t = kiln_cpu_tactic_find(KILN_OP_CONV2D, "conv_dw_rows_avx512");
+    return t > 0 && kiln_cpu_tactic_usable(g, &g->nodes[i + 1], t) && kiln_stream_tactics_ok(g, i, t_expand, t) ? t : -1;
 }
 
 /* The 1x1 conv tactic a stream runs with: the chosen one when it is a gemm (packed panels the streamed kernels
@@ -38,11 +32,8 @@ static int stream_gemm_tactic(const kiln_graph *g, int i, int t)
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)g->nodes[i].op, t);
     if (k && k->run && k->gemm_nr > 0 && k->gemm_mr > 0) return t;
-    int cnt;
-    const kiln_cpu_tactic *list = kiln_cpu_tactics((kiln_op)g->nodes[i].op, &cnt);
-    for (int c = 1; c < cnt; c++)
-        if (!strcmp(list[c].name, "conv_gemm_avx512_14x32") && kiln_cpu_tactic_usable(g, &g->nodes[i], c)) return c;
-    return t;
+    const int c = kiln_cpu_tactic_find((kiln_op)g->nodes[i].op, "conv_gemm_avx512_14x32");
+    return c > 0 && kiln_cpu_tactic_usable(g, &g->nodes[i], c) ? c : t;
 }
 
 /* Candidates into flags[] (1 on the expansion) and the tactics their layers run with when streamed into

@@ -64,24 +64,60 @@ static void run(kiln_engine *e, const float *x, float *y, int batch)
     kiln_context_free(ctx);
 }
 
+/* One network built with streaming off and on (batch 3, random inputs), both run: the two outputs must be equal
+ * bit for bit and within oracle_tol of the reference oracle. */
+typedef struct {
+    kiln_engine *off, *on;
+    float *x, *want, *plain, *streamed;
+    int64_t ny;
+} on_off;
+
+static int on_off_run(kiln_network *net, int threads, float oracle_tol, const char *what, const char *verb, on_off *r)
+{
+    const kiln_graph *g = net->g;
+    const int batch = 3;
+    const int64_t nx = t_numel_batch(g, g->inputs[0], batch);
+    r->ny = t_numel_batch(g, g->outputs[0], batch);
+    r->x = malloc(sizeof(float) * (size_t)nx), r->want = calloc((size_t)r->ny, sizeof(float));
+    r->plain = malloc(sizeof(float) * (size_t)r->ny), r->streamed = malloc(sizeof(float) * (size_t)r->ny);
+    t_fill(r->x, nx, -1.0f, 1.0f);
+    for (int64_t i = 0; i < r->ny; i++) r->plain[i] = r->streamed[i] = NAN;
+    const float *xs = r->x;
+    t_oracle(g, batch, &xs, &r->want);
+    r->off = build(net, -1, threads), r->on = build(net, 1, threads);
+    if (!r->off || !r->on) return 0;
+    run(r->off, r->x, r->plain, batch);
+    run(r->on, r->x, r->streamed, batch);
+    int same = 1;
+    for (int64_t i = 0; i < r->ny; i++) same &= r->plain[i] == r->streamed[i];
+    CHECK(same, "%s: %s outputs differ from layer-by-layer ones (max |d| %g)", what, verb,
+          t_max_abs_diff(r->plain, r->streamed, r->ny));
+    const float d = t_max_abs_diff(r->want, r->streamed, r->ny);
+    CHECK(d <= oracle_tol, "%s: max |%s - oracle| = %g", what, verb, d);
+    return 1;
+}
+
+static void on_off_free(on_off *r)
+{
+    kiln_engine_free(r->off);
+    kiln_engine_free(r->on);
+    free(r->x);
+    free(r->want);
+    free(r->plain);
+    free(r->streamed);
+}
+
 static void check_case(const stream_case *c, int threads)
 {
     t_rng = 4242u;
     kiln_network *net = t_network(make_graph(c));
     const kiln_graph *g = net->g;
-    const int batch = 3;
-    const int64_t nx = t_numel_batch(g, g->inputs[0], batch), ny = t_numel_batch(g, g->outputs[0], batch);
-    float *x = malloc(sizeof(float) * (size_t)nx), *want = calloc((size_t)ny, sizeof(float));
-    float *plain = malloc(sizeof(float) * (size_t)ny), *streamed = malloc(sizeof(float) * (size_t)ny);
-    t_fill(x, nx, -1.0f, 1.0f);
-    for (int64_t i = 0; i < ny; i++) plain[i] = streamed[i] = NAN;
-    const float *xs = x;
-    t_oracle(g, batch, &xs, &want);
-    kiln_engine *off = build(net, -1, threads), *on = build(net, 1, threads);
     char what[160];
     snprintf(what, sizeof what, "%dx%dx%d -> %d, dw %dx%d/%d, act %d, %d thread(s)", c->H, c->W, c->Cin, c->C, c->K,
              c->K, c->S, (int)c->act.kind, threads);
-    if (off && on) {
+    on_off r;
+    if (on_off_run(net, threads, 1e-5f, what, "streamed", &r)) {
+        kiln_engine *on = r.on;
         int streams = 0, kind = 0;
         for (int i = 0; i < on->g->n_nodes; i++)
             if (on->layers[i].stream) streams++, kind = on->layers[i].stream;
@@ -90,14 +126,6 @@ static void check_case(const stream_case *c, int threads)
                   kind);
         else
             printf("SKIP streamed kernels (no AVX-512 here): %s runs its layers one by one\n", what);
-        run(off, x, plain, batch);
-        run(on, x, streamed, batch);
-        int same = 1;
-        for (int64_t i = 0; i < ny; i++) same &= plain[i] == streamed[i];
-        CHECK(same, "%s: streamed outputs differ from layer-by-layer ones (max |d| %g)", what,
-              t_max_abs_diff(plain, streamed, ny));
-        const float d = t_max_abs_diff(want, streamed, ny);
-        CHECK(d <= 1e-5f, "%s: max |streamed - oracle| = %g", what, d);
         /* through the engine file */
         char path[] = "/tmp/kiln_test_streamXXXXXX";
         int fd = mkstemp(path);
@@ -110,21 +138,16 @@ static void check_case(const stream_case *c, int threads)
             int kept = 1;
             for (int i = 0; i < on->g->n_nodes; i++) kept &= back->layers[i].stream == on->layers[i].stream;
             CHECK(kept, "%s: stream fields changed through the engine file", what);
-            for (int64_t i = 0; i < ny; i++) plain[i] = NAN;
-            run(back, x, plain, 2); /* batch 2 of the same inputs: the first two samples */
+            for (int64_t i = 0; i < r.ny; i++) r.plain[i] = NAN;
+            run(back, r.x, r.plain, 2); /* batch 2 of the same inputs: the first two samples */
             const int64_t n2 = t_numel_batch(g, g->outputs[0], 2);
             int eq = 1;
-            for (int64_t i = 0; i < n2; i++) eq &= plain[i] == streamed[i];
+            for (int64_t i = 0; i < n2; i++) eq &= r.plain[i] == r.streamed[i];
             CHECK(eq, "%s: the reloaded engine differs at batch 2", what);
             kiln_engine_free(back);
         }
     }
-    kiln_engine_free(off);
-    kiln_engine_free(on);
-    free(x);
-    free(want);
-    free(plain);
-    free(streamed);
+    on_off_free(&r);
     t_network_free(net);
 }
 
@@ -153,38 +176,16 @@ static void check_se_fold(int H, int W, int C, int Cr, int Cout, int conv_weight
 {
     t_rng = 99u;
     kiln_network *net = t_network(make_se_graph(H, W, C, Cr, Cout, conv_weights));
-    const kiln_graph *g = net->g;
-    const int batch = 3;
-    const int64_t nx = t_numel_batch(g, g->inputs[0], batch), ny = t_numel_batch(g, g->outputs[0], batch);
-    float *x = malloc(sizeof(float) * (size_t)nx), *want = calloc((size_t)ny, sizeof(float));
-    float *plain = malloc(sizeof(float) * (size_t)ny), *folded = malloc(sizeof(float) * (size_t)ny);
-    t_fill(x, nx, -1.0f, 1.0f);
-    for (int64_t i = 0; i < ny; i++) plain[i] = folded[i] = NAN;
-    const float *xs = x;
-    t_oracle(g, batch, &xs, &want);
-    kiln_engine *off = build(net, -1, threads), *on = build(net, 1, threads);
     char what[160];
     snprintf(what, sizeof what, "squeeze-excite %dx%dx%d (Cr %d) -> 1x1 %d, %s weights, %d thread(s)", H, W, C, Cr,
              Cout, conv_weights ? "conv" : "dense", threads);
-    if (off && on) {
+    on_off r;
+    if (on_off_run(net, threads, 5e-5f, what, "folded", &r)) {
         int folds = 0;
-        for (int i = 0; i < on->g->n_nodes; i++) folds += on->layers[i].stream == 2;
+        for (int i = 0; i < r.on->g->n_nodes; i++) folds += r.on->layers[i].stream == 2;
         CHECK(folds == 1, "%s: %d folded layers (want the squeeze-excite)", what, folds);
-        run(off, x, plain, batch);
-        run(on, x, folded, batch);
-        int same = 1;
-        for (int64_t i = 0; i < ny; i++) same &= plain[i] == folded[i];
-        CHECK(same, "%s: folded outputs differ from layer-by-layer ones (max |d| %g)", what,
-              t_max_abs_diff(plain, folded, ny));
-        const float d = t_max_abs_diff(want, folded, ny);
-        CHECK(d <= 5e-5f, "%s: max |folded - oracle| = %g", what, d);
     }
-    kiln_engine_free(off);
-    kiln_engine_free(on);
-    free(x);
-    free(want);
-    free(plain);
-    free(folded);
+    on_off_free(&r);
     t_network_free(net);
 }
 

@@ -10,6 +10,7 @@
 #include "../../core/act.h"
 #include "../../runtime/threadpool.h"
 #include "../conv_amx.h"
+#include "avx512_common.h"
 
 typedef struct {
     kiln_amx_plan p;
@@ -29,11 +30,6 @@ typedef struct {
     uint16_t colsb[16];
     uint8_t rows[16];
 } tile_config;
-
-static inline __mmask16 lane_mask(int64_t n)
-{
-    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
 
 
 /* 32 floats (x: the first 16) as three exact bfloat16 parts by truncation: x0 = the top 16 bits of x, x1 = those of
@@ -77,7 +73,7 @@ static void split_rows(const amx_job *j, int64_t nn, int64_t q0, int64_t count, 
                 if (inside) { /* the kernel row's pixels are contiguous: one masked copy */
                     const float *s = row + ix0 * p->ICin;
                     for (int64_t c = 0; c < run; c += 16) {
-                        const __mmask16 m = lane_mask(run - c);
+                        const __mmask16 m = kiln_lane_mask(run - c);
                         _mm512_mask_storeu_ps(dst + c, m, _mm512_maskz_loadu_ps(m, s + c));
                     }
                     continue;
@@ -101,8 +97,8 @@ static void split_rows(const amx_job *j, int64_t nn, int64_t q0, int64_t count, 
             continue;
         }
         for (int64_t c = 0; c < p->CinP; c += 32) {
-            split32(_mm512_maskz_loadu_ps(lane_mask(p->Cin - c), src + c),
-                    _mm512_maskz_loadu_ps(lane_mask(p->Cin - c - 16), src + c + 16), d0 + c, d1 + c, d2 + c);
+            split32(_mm512_maskz_loadu_ps(kiln_lane_mask(p->Cin - c), src + c),
+                    _mm512_maskz_loadu_ps(kiln_lane_mask(p->Cin - c - 16), src + c + 16), d0 + c, d1 + c, d2 + c);
         }
     }
 }
@@ -122,21 +118,13 @@ static void split_task(void *arg, int t, int nt)
     }
 }
 
-/* 0: none; 1: relu; 2: relu clipped at beta; -1: anything else (act.h per lane after the store). */
-static int act_fast(const kiln_act *act)
-{
-    if (act->kind == KILN_ACT_NONE) return 0;
-    if (act->kind == KILN_ACT_RELU && act->alpha == 0.0f && act->gamma == 0.0f) return isinf(act->beta) ? 1 : 2;
-    return -1;
-}
-
 /* The 32 x 32 block in c (row stride 32) to the output: rows q0 + r of sample nn whose column is inside the map. */
 static void epilogue(const amx_job *j, const float *c, int64_t nn, int64_t q0, int64_t co0)
 {
     const kiln_amx_plan *p = &j->p;
     const kiln_act *act = &j->a->node->attrs.act;
     const int64_t left = p->Cout - co0;
-    const __mmask16 k0 = lane_mask(left), k1 = lane_mask(left - 16);
+    const __mmask16 k0 = kiln_lane_mask(left), k1 = kiln_lane_mask(left - 16);
     const __m512 b0 = _mm512_loadu_ps(j->bias + co0), b1 = _mm512_loadu_ps(j->bias + co0 + 16);
     int64_t oy = q0 / p->Ws, ox = q0 % p->Ws; /* divided once, then stepped */
     for (int r = 0; r < 32; r++, ox == p->Ws - 1 ? (ox = 0, oy++) : ox++) {
@@ -175,36 +163,61 @@ static void epilogue(const amx_job *j, const float *c, int64_t nn, int64_t q0, i
         _tile_dpbf16ps(2, 5, 6);     \
         _tile_dpbf16ps(3, 5, 7);     \
     } while (0)
-#define LOAD_A(pt)                                                   \
-    do {                                                               \
-        _tile_loadd(4, a + (pt) * part, lda);                        \
-        _tile_loadd(5, a + (pt) * part + 16 * p->AP, lda);           \
+#define LOAD_A(pt)                                                 \
+    do {                                                           \
+        _tile_loadd(4, a + (pt) * part, ap * 2);                   \
+        _tile_loadd(5, a + (pt) * part + 16 * ap, ap * 2);         \
     } while (0)
 #define LOAD_B(pt)                                 \
-    do {                                             \
+    do {                                           \
         _tile_loadd(6, b + (pt) * 1024, 64);       \
         _tile_loadd(7, b + (pt) * 1024 + 512, 64); \
     } while (0)
 
-/* The six products of one 32-channel chunk: input parts at a (`part` apart, row pitch lda bytes), weight parts at b
- * (1024 apart). x0 w0, x0 w1, x1 w1, x1 w0, x2 w0, x0 w2: 16 tile loads for 24 tile products. */
-#define SIX_PRODUCTS() \
-    do {               \
-        LOAD_A(0);     \
-        LOAD_B(0);     \
-        DP4();         \
-        LOAD_B(1);     \
-        DP4();         \
-        LOAD_A(1);     \
-        DP4();         \
-        LOAD_B(0);     \
-        DP4();         \
-        LOAD_A(2);     \
-        DP4();         \
-        LOAD_A(0);     \
-        LOAD_B(2);     \
-        DP4();         \
+/* The 32 x 32 accumulators (tiles 0-3) zeroed, or loaded from / stored to c (row stride 32 floats). */
+#define ACC_ZERO()       \
+    do {                 \
+        _tile_zero(0);   \
+        _tile_zero(1);   \
+        _tile_zero(2);   \
+        _tile_zero(3);   \
     } while (0)
+#define ACC_LOAD(c)                                   \
+    do {                                              \
+        _tile_loadd(0, (c), 128);                     \
+        _tile_loadd(1, (c) + 16, 128);                \
+        _tile_loadd(2, (c) + 16 * 32, 128);           \
+        _tile_loadd(3, (c) + 16 * 32 + 16, 128);      \
+    } while (0)
+#define ACC_STORE(c)                                  \
+    do {                                              \
+        _tile_stored(0, (c), 128);                    \
+        _tile_stored(1, (c) + 16, 128);               \
+        _tile_stored(2, (c) + 16 * 32, 128);          \
+        _tile_stored(3, (c) + 16 * 32 + 16, 128);     \
+    } while (0)
+
+/* The six products of one 32-channel chunk into the accumulators: input parts at a (`part` elements apart, rows ap
+ * elements apart), weight parts at b (1024 apart). x0 w0, x0 w1, x1 w1, x1 w0, x2 w0, x0 w2: 16 tile loads for 24
+ * tile products. */
+static inline __attribute__((always_inline)) void six_products(const uint16_t *a, int64_t part, int64_t ap,
+                                                               const uint16_t *b)
+{
+    LOAD_A(0);
+    LOAD_B(0);
+    DP4();
+    LOAD_B(1);
+    DP4();
+    LOAD_A(1);
+    DP4();
+    LOAD_B(0);
+    DP4();
+    LOAD_A(2);
+    DP4();
+    LOAD_A(0);
+    LOAD_B(2);
+    DP4();
+}
 
 /* One 32 x 32 block: rows at base (three parts `part` elements apart, row pitch AP; tap (kh, kw) reads kh * Ws + kw
  * rows further), the split weight tiles wt of one output-channel block; result in c (row stride 32). The tile config
@@ -213,23 +226,13 @@ static inline void block(const amx_job *j, const uint16_t *base, int64_t part, c
 {
     const kiln_amx_plan *p = &j->p;
     const int taps = p->KH * p->KW;
-    const int64_t lda = p->AP * 2;
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    ACC_ZERO();
     for (int tap = 0; tap < taps; tap++) {
         const int64_t off = ((int64_t)(tap / p->KW) * p->Ws + tap % p->KW) * p->AP;
         const uint16_t *bt = wt + (int64_t)tap * p->KC * 3 * 1024;
-        for (int64_t kc = 0; kc < p->KC; kc++) {
-            const uint16_t *a = base + off + kc * 32, *b = bt + kc * 3 * 1024;
-            SIX_PRODUCTS();
-        }
+        for (int64_t kc = 0; kc < p->KC; kc++) six_products(base + off + kc * 32, part, p->AP, bt + kc * 3 * 1024);
     }
-    _tile_stored(0, c, 128);
-    _tile_stored(1, c + 16, 128);
-    _tile_stored(2, c + 16 * 32, 128);
-    _tile_stored(3, c + 16 * 32 + 16, 128);
+    ACC_STORE(c);
 }
 
 static void load_config(void)
@@ -266,7 +269,7 @@ static void shared_task(void *arg, int t, int nt)
     float *acc = (float *)(j->s + kiln_amx_shared_slot_offset(p)) + (int64_t)t * KILN_AMX_SLOT_FLOATS;
     uint16_t *b = (uint16_t *)(acc + KILN_AMX_GROUP * 1024);
     const int taps = p->KH * p->KW;
-    const int64_t lda = p->AP * 2, part = j->part, chunks = (int64_t)taps * p->KC;
+    const int64_t part = j->part, chunks = (int64_t)taps * p->KC;
     for (long u = u0; u < u1; u++) {
         const int64_t nb = u / groups, b0 = (u % groups) * KILN_AMX_GROUP;
         const int nblk = (int)(blocks - b0 < KILN_AMX_GROUP ? blocks - b0 : KILN_AMX_GROUP);
@@ -296,31 +299,13 @@ static void shared_task(void *arg, int t, int nt)
             const char *pf_end = pf + (pf_chunks > 0 ? pf_chunks * 4096 : 0);
             for (int k = 0; k < nblk; k++) {
                 float *c = acc + k * 1024;
-                if (ch0 == 0) {
-                    _tile_zero(0);
-                    _tile_zero(1);
-                    _tile_zero(2);
-                    _tile_zero(3);
-                } else if (nblk > 1) {
-                    _tile_loadd(0, c, 128);
-                    _tile_loadd(1, c + 16, 128);
-                    _tile_loadd(2, c + 16 * 32, 128);
-                    _tile_loadd(3, c + 16 * 32 + 16, 128);
-                }
+                if (ch0 == 0) ACC_ZERO();
+                else if (nblk > 1) ACC_LOAD(c);
                 for (int r = 0; r < run; r++) {
-                    const uint16_t *a = base[k] + off[r];
-                    const uint16_t *bw = b + r * 3072;
-#define b bw
-                    SIX_PRODUCTS();
-#undef b
+                    six_products(base[k] + off[r], part, p->AP, b + r * 3072);
                     for (int q = 0; q < per && pf < pf_end; q++, pf += 64) _mm_prefetch(pf, _MM_HINT_T0);
                 }
-                if (nblk > 1 || ch0 + run == chunks) {
-                    _tile_stored(0, c, 128);
-                    _tile_stored(1, c + 16, 128);
-                    _tile_stored(2, c + 16 * 32, 128);
-                    _tile_stored(3, c + 16 * 32 + 16, 128);
-                }
+                if (nblk > 1 || ch0 + run == chunks) ACC_STORE(c);
             }
         }
         for (int k = 0; k < nblk; k++) {
@@ -373,7 +358,7 @@ void kiln_conv_amx_bf16x6(const kiln_kernel_args *a, const void *packed, kiln_th
     j.s = a->workspace, j.part = p->N * p->Ls * p->AP;
     j.XP = a->in_pitch[0] ? a->in_pitch[0] : (p->im2col ? p->ICin : p->Cin), j.YP = a->out_pitch ? a->out_pitch : p->Cout;
     j.RP = a->node->n_inputs > 3 && a->in_pitch[3] ? a->in_pitch[3] : p->Cout;
-    j.fast = act_fast(&a->node->attrs.act);
+    j.fast = kiln_relu_kind(&a->node->attrs.act);
     if (!p->local) kiln_threadpool_run(pool, split_task, &j);
     if (p->local) {
         /* superblocks of up to SB blocks, fewer when that leaves threads without one */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../winograd.h"
+#include "avx512_common.h"
 #include "avx512_tile14.h"
 
 typedef __m512 V;
@@ -19,7 +20,6 @@ typedef __m512 V;
 #define MR KILN_WINO_MR
 #define INLINE static inline __attribute__((always_inline))
 
-static inline __mmask16 lane_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
 static inline V vset(float x) { return _mm512_set1_ps(x); }
 
 /* ---- 1-D transforms (applied along rows, then along columns) ------------------------------------------------- */
@@ -94,7 +94,7 @@ INLINE void input_tile(const int m, const kiln_wino_plan *p, const float *x, int
         colok[i] = iw0 + i >= 0 && iw0 + i < p->W;
     }
     for (int64_t c = 0; c < p->Cin; c += 16) {
-        const __mmask16 k = lane_mask(p->Cin - c);
+        const __mmask16 k = kiln_lane_mask(p->Cin - c);
         V t[A][A];
 #pragma GCC unroll 6
         for (int i = 0; i < al; i++) {
@@ -114,14 +114,6 @@ INLINE void input_tile(const int m, const kiln_wino_plan *p, const float *x, int
             for (int i = 0; i < al; i++) _mm512_storeu_ps(v + (i * al + j) * pstride + c, o[i]);
         }
     }
-}
-
-/* 0: no activation; 1: relu; 2: relu clipped at beta; -1: anything else (act.h per lane after the store). */
-static int act_fast(const kiln_act *act)
-{
-    if (act->kind == KILN_ACT_NONE) return 0;
-    if (act->kind == KILN_ACT_RELU && act->alpha == 0.0f && act->gamma == 0.0f) return isinf(act->beta) ? 1 : 2;
-    return -1;
 }
 
 typedef struct {
@@ -146,7 +138,7 @@ INLINE void output_tile(const int m, const wino_job *j, const float *mv, int64_t
     const kiln_act *act = &j->a->node->attrs.act;
     for (int64_t c = co0; c < co1; c += 16) {
         const int64_t left = co1 - c;
-        const __mmask16 k = lane_mask(left);
+        const __mmask16 k = kiln_lane_mask(left);
         V t[A][MM];
 #pragma GCC unroll 6
         for (int i = 0; i < al; i++) {
@@ -336,7 +328,7 @@ static void wino_run(int m, const kiln_kernel_args *a, const void *packed, kiln_
     j.a = a, j.U = packed, j.bias = j.U + (int64_t)p->P * p->ncb * p->Cin * NR, j.ws = a->workspace;
     j.res = a->node->n_inputs > 3 ? a->in[3] : NULL;
     j.XP = a->in_pitch[0] ? a->in_pitch[0] : p->Cin, j.YP = a->out_pitch ? a->out_pitch : p->Cout;
-    j.fast = act_fast(&a->node->attrs.act);
+    j.fast = kiln_relu_kind(&a->node->attrs.act);
     /* Split: tile blocks over threads; or, when the blocks are fewer than the threads and the weights outweigh the
      * transformed data, output-channel ranges too (each thread then reads only its share of the weights). */
     int threads = kiln_threadpool_size(pool);
