@@ -14,6 +14,7 @@
 #include <immintrin.h>
 #include <time.h>
 
+#include "core/big_alloc.h"
 #include "cpu/cpu_features.h"
 #include "cpu/tactics.h"
 #include "runtime/threadpool.h"
@@ -57,7 +58,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
         best[t] = 1e30;
         if (!kiln_cpu_tactic_usable(g, n, t) || strstr(kiln_cpu_tactic_name(KILN_OP_CONV2D, t), "generic")) continue;
         const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, t);
-        if (pb) kiln_cpu_tactic_pack(g, n, t, packed[t] = aligned_alloc(64, (pb + 63) / 64 * 64));
+        if (pb) kiln_cpu_tactic_pack(g, n, t, packed[t] = kiln_big_alloc(pb)); /* as an engine holds them */
         ws[t] = aligned_alloc(64, (kiln_cpu_tactic_workspace(g, n, t, 1) + 127) / 64 * 64);
     }
     const int cold = getenv("KILN_BENCH_COLD") && atoi(getenv("KILN_BENCH_COLD"));

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/big_alloc.h"
 #include "../core/status.h"
 #include "conv_amx.h"
 #include "cpu_features.h"
@@ -15,7 +16,8 @@
 
 struct kiln_cpu_engine {
     int32_t *run;   /* per layer: tactic that runs here, -1 for non-CPU layers */
-    void **packed;  /* per layer: owned packed weights or NULL */
+    void **packed;  /* per layer: packed weights (inside slab) or NULL */
+    void *slab;     /* owned: every layer's packed weights, one huge-page-advised block (core/big_alloc.h) */
     uint8_t *stream; /* per layer: 1 when layer i streams into layer i + 1 here (stream.h; its kernels run here) */
     char note[256];
 };
@@ -25,7 +27,7 @@ struct kiln_cpu_engine {
 void kiln_cpu_engine_release(kiln_engine *e)
 {
     if (!e || !e->cpu) return;
-    for (int i = 0; e->cpu->packed && i < e->g->n_nodes; i++) free(e->cpu->packed[i]);
+    free(e->cpu->slab);
     free(e->cpu->packed);
     free(e->cpu->run);
     free(e->cpu->stream);
@@ -33,7 +35,7 @@ void kiln_cpu_engine_release(kiln_engine *e)
     e->cpu = NULL;
 }
 
-static void *alloc_aligned(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+static void *alloc_aligned(size_t bytes) { return kiln_big_alloc(bytes); }
 
 kiln_status kiln_cpu_engine_prepare(kiln_engine *e)
 {
@@ -49,6 +51,7 @@ kiln_status kiln_cpu_engine_prepare(kiln_engine *e)
     int fallbacks = 0, any_cpu = 0;
     const char *from = NULL, *to = NULL;
     int64_t ws_max = 0;
+    size_t slab_bytes = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const kiln_node *n = &g->nodes[i];
         if (e->layers[i].backend != 0) {
@@ -65,14 +68,21 @@ kiln_status kiln_cpu_engine_prepare(kiln_engine *e)
             from = a ? kiln_isa_name(a->isa) : "?";
             to = kiln_isa_name(kiln_cpu_tactic_get((kiln_op)n->op, t)->isa);
         }
-        const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, t);
-        if (pb) {
-            if (!(c->packed[i] = alloc_aligned(pb)))
-                return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory packing the weights of layer '%s'", n->name);
-            kiln_cpu_tactic_pack(g, n, t, c->packed[i]);
-        }
+        slab_bytes += (kiln_cpu_tactic_packed_bytes(g, n, t) + 63) / 64 * 64;
         const int64_t ws = (int64_t)kiln_cpu_tactic_workspace(g, n, t, e->batch_max);
         if (ws > ws_max) ws_max = ws;
+    }
+    /* packed weights one after another in layer order, the order a run reads them */
+    if (slab_bytes) {
+        char *p = c->slab = kiln_big_alloc(slab_bytes);
+        if (!p) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory packing the weights (%zu bytes)", slab_bytes);
+        for (int i = 0; i < g->n_nodes; i++) {
+            const size_t pb = c->run[i] > 0 ? kiln_cpu_tactic_packed_bytes(g, &g->nodes[i], c->run[i]) : 0;
+            if (!pb) continue;
+            c->packed[i] = p;
+            kiln_cpu_tactic_pack(g, &g->nodes[i], c->run[i], p);
+            p += (pb + 63) / 64 * 64;
+        }
     }
     /* streamed pairs whose kernels run here (else the two layers run one after the other): the rings are in the
      * workspace, one per thread */

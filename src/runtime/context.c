@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/big_alloc.h"
 #include "../core/status.h"
 #include "../cpu/engine_tactics.h"
 #include "../cpu/kernel.h"
@@ -12,11 +13,7 @@
 #include "layers.h"
 #include "threadpool.h"
 
-static void *alloc64(int64_t bytes)
-{
-    size_t n = (size_t)(bytes + 63) / 64 * 64;
-    return aligned_alloc(64, n ? n : 64);
-}
+static void *alloc64(int64_t bytes) { return kiln_big_alloc((size_t)bytes); }
 
 void kiln_context_free(kiln_context *c)
 {
