@@ -316,31 +316,38 @@ static void shared_task(void *arg, int t, int nt)
     _tile_release();
 }
 
-/* Local mode: (sample, superblock of sb 32-row blocks) units; the thread splits the superblock's rows into its slot,
- * then runs every output-channel block over them. */
+/* Local mode: the units are (32-row block, output-channel block) pairs over the batch, block-major; each thread gets
+ * an even share and walks it in superblocks of up to sb row blocks within one sample: it splits a superblock's rows
+ * into its slot, then runs every output-channel block of its share over them. A row block that two threads share
+ * (its channel blocks divided between them) is split by both. (Superblocks as the units left 16 vs 9 row blocks to
+ * the two threads at 28x28, and the 7 row blocks of a 14x14 map cannot be divided evenly without the channels.) */
 static void local_task(void *arg, int t, int nt)
 {
     const amx_job *j = arg;
     const kiln_amx_plan *p = &j->p;
     if (t >= KILN_AMX_MAX_THREADS) return;
     if (nt > KILN_AMX_MAX_THREADS) nt = KILN_AMX_MAX_THREADS;
-    const int64_t per = (p->MB + j->sb - 1) / j->sb;
     long u0, u1;
-    kiln_partition((long)(p->N * per), t, nt, &u0, &u1);
+    kiln_partition((long)(p->N * p->MB * p->NB), t, nt, &u0, &u1);
     if (u0 >= u1) return;
     load_config();
     float c[32 * 32] __attribute__((aligned(64)));
     const int64_t slot = p->Lr * p->AP, taps_kc = (int64_t)p->KH * p->KW * p->KC;
     uint16_t *mine = j->s + (int64_t)t * 3 * slot;
-    for (long u = u0; u < u1; u++) {
-        const int64_t nn = u / per, q0 = (u % per) * j->sb * 32;
-        const int64_t blocks = (p->MB * 32 - q0) / 32 < j->sb ? (p->MB * 32 - q0) / 32 : j->sb;
+    const int64_t bl0 = u0 / p->NB, bl1 = (u1 - 1) / p->NB + 1; /* row blocks touched */
+    for (int64_t bl = bl0; bl < bl1;) {
+        const int64_t nn = bl / p->MB, first = bl % p->MB, q0 = first * 32;
+        int64_t blocks = bl1 - bl < j->sb ? bl1 - bl : j->sb;
+        if (blocks > p->MB - first) blocks = p->MB - first;
         split_rows(j, nn, q0, blocks * 32 + (int64_t)(p->KH - 1) * p->Ws + p->KW - 1, mine, slot);
         for (int64_t nb = 0; nb < p->NB; nb++)
             for (int64_t b = 0; b < blocks; b++) {
+                const int64_t u = (bl + b) * p->NB + nb;
+                if (u < u0 || u >= u1) continue;
                 block(j, mine + b * 32 * p->AP, slot, j->wt + nb * taps_kc * 3 * 1024, c);
                 epilogue(j, c, nn, q0 + b * 32, nb * 32);
             }
+        bl += blocks;
     }
     _tile_release();
 }
@@ -361,10 +368,8 @@ void kiln_conv_amx_bf16x6(const kiln_kernel_args *a, const void *packed, kiln_th
     j.fast = kiln_relu_kind(&a->node->attrs.act);
     if (!p->local) kiln_threadpool_run(pool, split_task, &j);
     if (p->local) {
-        /* superblocks of up to SB blocks, fewer when that leaves threads without one */
-        const int threads = kiln_threadpool_size(pool);
+        /* superblocks of up to SB blocks */
         j.sb = p->SB;
-        while (j.sb > 1 && p->N * ((p->MB + j.sb - 1) / j.sb) < 2 * threads) j.sb--;
     }
     kiln_threadpool_run(pool, p->local ? local_task : shared_task, &j);
 }
