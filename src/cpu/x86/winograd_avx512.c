@@ -175,9 +175,12 @@ INLINE void output_tile(const int m, const wino_job *j, const float *mv, int64_t
 /* ---- GEMM: c[r][0..31] = sum_k a[r * lda + k] * w[k * 32 + 0..31] for r < mr -------------------------------- */
 
 /* Full 14-row tile: 28 accumulators in zmm0-27 (zeroed here), weights zmm28-29, broadcast zmm30-31; row r of the
- * result goes to c + r * ldc (two bases, rows 0 and 7, and three stride multiples, like the a rows). */
-static inline void k14x32(float *c, int64_t ldc, const float *a0, int64_t lda, const float *w, int64_t kc)
+ * result goes to c + r * ldc (two bases, rows 0 and 7, and three stride multiples, like the a rows). Per k, 128 bytes
+ * at pf are prefetched and pf advances pf_step floats: the tiles of a panel share the prefetch of the next panel. */
+static inline void k14x32(float *c, int64_t ldc, const float *a0, int64_t lda, const float *w, int64_t kc,
+                          const float *pf, int64_t pf_step)
 {
+    const char *ppf = (const char *)pf;
     const int64_t s1 = lda * 4, s3 = 3 * s1, s5 = 5 * s1, l1 = ldc * 4, l3 = 3 * l1, l5 = 5 * l1;
     const char *pa0 = (const char *)a0, *pa7 = (const char *)a0 + 7 * s1, *pw = (const char *)w;
     char *c0 = (char *)c, *c7 = (char *)c + 7 * l1;
@@ -190,10 +193,13 @@ static inline void k14x32(float *c, int64_t ldc, const float *a0, int64_t lda, c
         "1:\n"
         "vmovups (%[w]), %%zmm28\n"
         "vmovups 64(%[w]), %%zmm29\n"
+        "prefetcht1 (%[pf])\n"
+        "prefetcht1 64(%[pf])\n"
         KILN_AVX512_14x32_FMA_STEP
         "add $4, %[a0]\n"
         "add $4, %[a7]\n"
         "add $128, %[w]\n"
+        "add %[pfs], %[pf]\n"
         "dec %[k]\n"
         "jnz 1b\n"
         "2:\n"
@@ -225,9 +231,9 @@ static inline void k14x32(float *c, int64_t ldc, const float *a0, int64_t lda, c
         "vmovups %%zmm25, 64(%[c7],%[l5],1)\n"
         "vmovups %%zmm26, (%[c7],%[l3],2)\n"
         "vmovups %%zmm27, 64(%[c7],%[l3],2)\n"
-        : [a0] "+r"(pa0), [a7] "+r"(pa7), [w] "+r"(pw), [k] "+r"(kc)
+        : [a0] "+r"(pa0), [a7] "+r"(pa7), [w] "+r"(pw), [k] "+r"(kc), [pf] "+r"(ppf)
         : [c0] "r"(c0), [c7] "r"(c7), [l1] "r"(l1), [l3] "r"(l3), [l5] "r"(l5), [s1] "r"(s1), [s3] "r"(s3),
-          [s5] "r"(s5)
+          [s5] "r"(s5), [pfs] "r"(pf_step * 4)
         : "memory", "cc", "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10",
           "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22",
           "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", "zmm31");
@@ -255,10 +261,11 @@ INLINE void kn_rows(const int mr, const float *a, int64_t lda, const float *w, i
     }
 }
 
-static void gemm_rows(int mr, const float *a, int64_t lda, const float *w, int64_t K, float *c, int64_t ldc)
+static void gemm_rows(int mr, const float *a, int64_t lda, const float *w, int64_t K, float *c, int64_t ldc,
+                      const float *pf, int64_t pf_step)
 {
     if (mr == MR) {
-        k14x32(c, ldc, a, lda, w, K);
+        k14x32(c, ldc, a, lda, w, K, pf, pf_step);
         return;
     }
     switch (mr) {
@@ -297,9 +304,15 @@ INLINE void wino_task(const int m, const wino_job *j, int t)
             float *Mp = M_ + (int64_t)pt * nt * p->CoutP;
             for (long cb = cb0; cb < cb1; cb++) {
                 const float *Up = j->U + ((int64_t)pt * p->ncb + cb) * p->Cin * NR;
+                /* the panel used next (this point's next channel block, or the next point's first), prefetched
+                 * in shares by this panel's full tiles: the weights stream from L3 or memory, once per block */
+                const float *next = j->U + (cb + 1 < cb1 ? (int64_t)pt * p->ncb + cb + 1
+                                                         : (int64_t)(pt + 1) * p->ncb + cb0) * p->Cin * NR;
+                const int64_t full = nt / MR > 0 ? nt / MR : 1, pfs = (NR + full - 1) / full;
                 for (int64_t r0 = 0; r0 < nt; r0 += MR) {
                     const int mr = (int)(nt - r0 < MR ? nt - r0 : MR);
-                    gemm_rows(mr, Vp + r0 * p->CinP, p->CinP, Up, p->Cin, Mp + r0 * p->CoutP + cb * NR, p->CoutP);
+                    gemm_rows(mr, Vp + r0 * p->CinP, p->CinP, Up, p->Cin, Mp + r0 * p->CoutP + cb * NR, p->CoutP,
+                              next + r0 / MR * p->Cin * pfs, pfs);
                 }
             }
         }
