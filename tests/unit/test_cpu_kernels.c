@@ -497,6 +497,9 @@ int main(void)
         pool_test(pools_ops[o], 8, 7, 32, 2, 2, 0, 0, 1, 0);
         pool_test(pools_ops[o], 7, 7, 19, 3, 1, 1, 1, 1, 0);
         pool_test(pools_ops[o], 6, 6, 20, 3, 1, 1, 0, 1, 4);
+        /* whole blocks of 4 vectors (64 channels with AVX-512) and a tail, a pitch, a batch */
+        pool_test(pools_ops[o], 7, 8, 83, 3, 1, 1, 0, 2, 16);
+        pool_test(pools_ops[o], 9, 9, 128, 3, 2, 0, 1, 1, 0);
     }
     pool_test(KILN_OP_GLOBAL_AVGPOOL, 7, 7, 37, 0, 1, 0, 0, 3, 0);
     pool_test(KILN_OP_GLOBAL_MAXPOOL, 5, 6, 70, 0, 1, 0, 0, 2, 0);
