@@ -477,6 +477,9 @@ int main(void)
         { 15, 10, 48, 40, 3, 1, 1, 1, 1, 1, 1, 0, 2, 5, 3 },
         { 9, 11, 30, 100, 3, 1, 1, 2, 1, 3, 1, 1, 2, 0, 0 },
         { 10, 9, 200, 96, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0 },
+        /* the output-channel split with an odd count of 32-channel blocks divided by row tiles (GoogLeNet's 14x14) */
+        { 14, 14, 112, 224, 3, 1, 1, 1, 1, 2, 1, 0, 1, 0, 0 },
+        { 14, 14, 96, 208, 3, 1, 1, 1, 1, 1, 1, 1, 2, 0, 0 },
         { 15, 11, 64, 40, 3, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0 },
         /* AMX (src/cpu/conv_amx.h; 1x1 strides, pads, Cin not a multiple of 32, pitches and the local mode are in the
          * cases above): shared mode (split weights over 1 MiB) with several groups of 8 row blocks over 2 samples,

@@ -280,44 +280,69 @@ static void gemm_rows(int mr, const float *a, int64_t lda, const float *w, int64
 
 /* ---- driver -------------------------------------------------------------------------------------------------- */
 
+/* The GEMMs of point pt for the (channel block, row tile) units [v0, v1) of one tile block of nt tiles: consecutive
+ * units of a channel block reuse its weight panel; each panel's full tiles prefetch the next panel into L2 (the
+ * transformed weights stream from L3 / memory once per tile block). */
+INLINE void block_gemms(const wino_job *j, int pt, const float *Vp, float *Mp, int64_t nt, int64_t rts, long v0, long v1)
+{
+    const kiln_wino_plan *p = &j->p;
+    for (long v = v0; v < v1;) {
+        const int64_t cb = v / rts, rt0 = v % rts, rt1 = (cb + 1) * rts <= v1 ? rts : v1 - cb * rts;
+        const float *Up = j->U + ((int64_t)pt * p->ncb + cb) * p->Cin * NR;
+        const long vn = cb * rts + rt1; /* first unit after this panel's */
+        const int64_t ncb_next = vn < v1 ? vn / rts : v0 / rts;
+        const float *next = j->U + ((int64_t)(vn < v1 ? pt : pt + 1) * p->ncb + ncb_next) * p->Cin * NR;
+        int64_t full = 0;
+        for (int64_t rt = rt0; rt < rt1; rt++) full += (rt + 1) * MR <= nt;
+        const int64_t pfs = (NR + (full > 0 ? full : 1) - 1) / (full > 0 ? full : 1);
+        for (int64_t rt = rt0, i = 0; rt < rt1; rt++) {
+            const int64_t r0 = rt * MR;
+            const int mr = (int)(nt - r0 < MR ? nt - r0 : MR);
+            gemm_rows(mr, Vp + r0 * p->CinP, p->CinP, Up, p->Cin, Mp + r0 * p->CoutP + cb * NR, p->CoutP,
+                      next + i * p->Cin * pfs, pfs);
+            i += mr == MR;
+        }
+        v = cb * rts + rt1;
+    }
+}
+
 INLINE void wino_task(const int m, const wino_job *j, int t)
 {
     const kiln_wino_plan *p = &j->p;
     if (t >= j->active) return;
-    long u0, u1;
-    kiln_partition((long)(j->nb * j->sc), t, j->active, &u0, &u1);
     float *V_ = j->ws + (int64_t)t * p->slot_floats;
     float *M_ = V_ + (int64_t)p->P * j->tb * p->CinP;
     const float *x = j->a->in[0];
-    int64_t last_b = -1, nt = 0;
-    for (long u = u0; u < u1; u++) {
-        const int64_t b = u / j->sc, s = u % j->sc, t0 = b * j->tb;
-        nt = p->T - t0 < j->tb ? p->T - t0 : j->tb;
-        if (b != last_b) {
-            for (int64_t tl = 0; tl < nt; tl++) input_tile(m, p, x, j->XP, t0 + tl, V_ + tl * p->CinP, nt * p->CinP);
-            last_b = b;
+    /* units: (tile block, channel block, row tile of MR tiles) when threads share blocks (their weights outweigh the
+     * tiles: each thread then streams only its share), else whole tile blocks; a thread's units are contiguous */
+    const int64_t rts = (j->tb + MR - 1) / MR, per_block = j->sc > 1 ? p->ncb * rts : 1;
+    long u0, u1;
+    kiln_partition((long)(j->nb * per_block), t, j->active, &u0, &u1);
+    for (long u = u0; u < u1;) {
+        const int64_t b = u / per_block, t0 = b * j->tb;
+        const int64_t nt = p->T - t0 < j->tb ? p->T - t0 : j->tb;
+        const long ue = (b + 1) * per_block < u1 ? (b + 1) * per_block : u1; /* this block's units */
+        for (int64_t tl = 0; tl < nt; tl++) input_tile(m, p, x, j->XP, t0 + tl, V_ + tl * p->CinP, nt * p->CinP);
+        const int64_t brts = (nt + MR - 1) / MR; /* row tiles of this block (the last block may have fewer) */
+        long v0 = 0, v1 = p->ncb * brts;
+        if (j->sc > 1) { /* unit indices of this block, as (channel block, row tile) of its own row tiles */
+            const long a0 = u - b * per_block, a1 = ue - b * per_block;
+            v0 = (a0 / rts) * brts + (a0 % rts < brts ? a0 % rts : brts);
+            v1 = (a1 / rts) * brts + (a1 % rts < brts ? a1 % rts : brts);
         }
-        long cb0, cb1;
-        kiln_partition((long)p->ncb, (int)s, j->sc, &cb0, &cb1);
-        for (int pt = 0; pt < p->P; pt++) {
-            const float *Vp = V_ + (int64_t)pt * nt * p->CinP;
-            float *Mp = M_ + (int64_t)pt * nt * p->CoutP;
-            for (long cb = cb0; cb < cb1; cb++) {
-                const float *Up = j->U + ((int64_t)pt * p->ncb + cb) * p->Cin * NR;
-                /* the panel used next (this point's next channel block, or the next point's first), prefetched
-                 * in shares by this panel's full tiles: the weights stream from L3 or memory, once per block */
-                const float *next = j->U + (cb + 1 < cb1 ? (int64_t)pt * p->ncb + cb + 1
-                                                         : (int64_t)(pt + 1) * p->ncb + cb0) * p->Cin * NR;
-                const int64_t full = nt / MR > 0 ? nt / MR : 1, pfs = (NR + full - 1) / full;
-                for (int64_t r0 = 0; r0 < nt; r0 += MR) {
-                    const int mr = (int)(nt - r0 < MR ? nt - r0 : MR);
-                    gemm_rows(mr, Vp + r0 * p->CinP, p->CinP, Up, p->Cin, Mp + r0 * p->CoutP + cb * NR, p->CoutP,
-                              next + r0 / MR * p->Cin * pfs, pfs);
-                }
-            }
+        for (int pt = 0; pt < p->P; pt++)
+            block_gemms(j, pt, V_ + (int64_t)pt * nt * p->CinP, M_ + (int64_t)pt * nt * p->CoutP, nt, brts, v0, v1);
+        for (long v = v0; v < v1;) { /* back to the output, per channel block and its run of row tiles */
+            const int64_t cb = v / brts, rt0 = v % brts, rt1 = (cb + 1) * brts <= v1 ? brts : v1 - cb * brts;
+            const int64_t co0 = cb * NR, co1 = (cb + 1) * NR < p->Cout ? (cb + 1) * NR : p->Cout;
+            const int64_t tl1 = rt1 * MR < nt ? rt1 * MR : nt;
+            if (j->sc > 1 || cb == 0) /* whole blocks: all channels in one sweep */
+                for (int64_t tl = rt0 * MR; tl < tl1; tl++)
+                    output_tile(m, j, M_ + tl * p->CoutP, nt * p->CoutP, t0 + tl, j->sc > 1 ? co0 : 0,
+                                j->sc > 1 ? co1 : p->Cout);
+            v = cb * brts + rt1;
         }
-        const int64_t co0 = cb0 * NR, co1 = cb1 * NR < p->Cout ? cb1 * NR : p->Cout;
-        for (int64_t tl = 0; tl < nt; tl++) output_tile(m, j, M_ + tl * p->CoutP, nt * p->CoutP, t0 + tl, co0, co1);
+        u = ue;
     }
 }
 
