@@ -244,9 +244,10 @@ static void load_config(void)
     _tile_loadconfig(&cfg);
 }
 
-/* Shared mode: (output-channel block, group of up to KILN_AMX_GROUP 32-row blocks) units, channel block outermost
- * (a thread streams only its share of the weights, once per group). Per run of KILN_AMX_RUN 32-channel chunks of the
- * weights: split their float32 weights (1024 a chunk) into 6 KiB a chunk of bfloat16 (L1), then run the chunks'
+/* Shared mode: the (output-channel block, 32-row block) pairs, channel block outermost, divided evenly over the
+ * threads; a thread takes its pairs of one channel block in groups of up to KILN_AMX_GROUP row blocks (it streams
+ * only its share of the weights, once per group; a channel block two threads share is read by both). Per run of
+ * KILN_AMX_RUN 32-channel chunks of the weights: split their float32 weights (1024 a chunk) into 6 KiB a chunk of bfloat16 (L1), then run the chunks'
  * products on every block of the group, whose accumulators wait in an L1 buffer between runs (kept in the tile
  * registers when the group has one block). A tile store and reload of the accumulators costs about 0.7 of a chunk's
  * 24 tile products (the accumulation chain drains), hence runs of several chunks.
@@ -261,18 +262,20 @@ static void shared_task(void *arg, int t, int nt)
     const kiln_amx_plan *p = &j->p;
     if (t >= KILN_AMX_MAX_THREADS) return;
     if (nt > KILN_AMX_MAX_THREADS) nt = KILN_AMX_MAX_THREADS;
-    const int64_t blocks = p->N * p->MB, groups = (blocks + KILN_AMX_GROUP - 1) / KILN_AMX_GROUP;
+    const int64_t blocks = p->N * p->MB;
     long u0, u1;
-    kiln_partition((long)(p->NB * groups), t, nt, &u0, &u1);
+    kiln_partition((long)(p->NB * blocks), t, nt, &u0, &u1);
     if (u0 >= u1) return;
     load_config();
     float *acc = (float *)(j->s + kiln_amx_shared_slot_offset(p)) + (int64_t)t * KILN_AMX_SLOT_FLOATS;
     uint16_t *b = (uint16_t *)(acc + KILN_AMX_GROUP * 1024);
     const int taps = p->KH * p->KW;
     const int64_t part = j->part, chunks = (int64_t)taps * p->KC;
-    for (long u = u0; u < u1; u++) {
-        const int64_t nb = u / groups, b0 = (u % groups) * KILN_AMX_GROUP;
-        const int nblk = (int)(blocks - b0 < KILN_AMX_GROUP ? blocks - b0 : KILN_AMX_GROUP);
+    for (long u = u0; u < u1;) {
+        const int64_t nb = u / blocks, b0 = u % blocks;
+        int64_t left = blocks - b0 < u1 - u ? blocks - b0 : u1 - u;
+        const int nblk = (int)(left < KILN_AMX_GROUP ? left : KILN_AMX_GROUP);
+        u += nblk;
         const float *f = j->wf + nb * chunks * 1024;
         const uint16_t *base[KILN_AMX_GROUP];
         for (int k = 0; k < nblk; k++) {
