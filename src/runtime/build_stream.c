@@ -105,7 +105,7 @@ static int subset(const kiln_engine *e, const int32_t *flags, const int32_t *wit
     return n;
 }
 
-/* Up to 6 thresholds on the candidates' output sizes, largest first: each stream set is "every candidate at least
+/* Up to 4 thresholds on the candidates' output sizes, largest first: each stream set is "every candidate at least
  * this big", the last one all of them. */
 static int thresholds(const kiln_engine *e, const int32_t *flags, int64_t *th)
 {
@@ -125,7 +125,7 @@ static int thresholds(const kiln_engine *e, const int32_t *flags, int64_t *th)
                 const int64_t x = sizes[a];
                 sizes[a] = sizes[b], sizes[b] = x;
             }
-    const int m = ns < 6 ? ns : 6;
+    const int m = ns < 4 ? ns : 4;
     for (int k = 0; k < m; k++) th[k] = sizes[(int64_t)(k + 1) * ns / m - 1]; /* th[m - 1]: the smallest */
     return m;
 }
@@ -149,19 +149,19 @@ kiln_status kiln_choose_streams(kiln_engine *e, const kiln_build_options *o)
     kiln_status st = n ? apply(e, o, flags, with_t) : KILN_OK;
     if (!st && n && o->stream == 0 && o->tactics == KILN_TACTICS_TIMED) {
         /* Whole runs of nested stream sets (the largest expansion outputs first, then smaller ones too) and of none,
-         * alternating in 3 rounds of 3 timings (each the best of 2 runs after a warm-up); the fastest set is kept
+         * alternating in 3 rounds of 2 timings (each the best of 2 runs after a warm-up); the fastest set is kept
          * (a streamed pair runs its 1x1 convs on the 14x32 gemm, so where a layer alone is faster on AMX, e.g.
          * MobileNetV2's 14x14 blocks, streaming only the large blocks wins: 2.8 vs 3.2 ms with all or none). */
-        int64_t th[7];
+        int64_t th[5];
         const int m = thresholds(e, flags, th);
         th[m] = INT64_MAX; /* none */
-        double best[7];
+        double best[5];
         for (int k = 0; k <= m; k++) best[k] = -1.0;
         for (int r = 0; r < 3 && !st; r++)
             for (int k = 0; k <= m && !st; k++) {
                 subset(e, flags, with_t, kept, th[k], f, t);
                 if ((st = apply(e, o, f, t))) break;
-                for (int q = 0; q < 3; q++) {
+                for (int q = 0; q < 2; q++) {
                     const double ms = kiln_build_time_engine(e, 2026u);
                     if (ms > 0 && (best[k] < 0 || ms < best[k])) best[k] = ms;
                 }
