@@ -460,6 +460,10 @@ int main(void)
         { 19, 21, 20, 20, 5, 1, 1, 2, 20, 3, 1, 0, 1, 0, 0 },
         { 14, 28, 64, 64, 5, 2, 1, 2, 64, 4, 1, 1, 1, 0, 0 },
         { 9, 16, 16, 16, 3, 1, 1, 0, 16, 1, 1, 0, 1, 3, 5 },
+        /* depthwise row sweep with rows that do not divide among the threads: channel vectors split instead (a
+         * scalar-path activation applied to each thread's channels only) */
+        { 7, 7, 72, 72, 3, 1, 1, 1, 72, 4, 1, 1, 1, 0, 0 },
+        { 10, 10, 40, 40, 5, 2, 1, 2, 40, 3, 1, 0, 2, 0, 0 },
         /* Winograd F(4x4) (Cin >= 64) / F(2x2) (3x3 stride 1, output >= 8x8; src/cpu/winograd.h): output sizes of
          * every residue mod 4 (partial tiles at the bottom/right), 'same', 'valid' and pad-2 padding, several tile
          * blocks (56x56x64), the output-channel split (few tiles, large weights: 10x9x200), pitches, batches, relu /
