@@ -138,7 +138,10 @@ static void epilogue(const amx_job *j, const float *c, int64_t nn, int64_t q0, i
             y0 = _mm512_add_ps(y0, _mm512_maskz_loadu_ps(k0, j->res + pix * j->RP + co0));
             y1 = _mm512_add_ps(y1, _mm512_maskz_loadu_ps(k1, j->res + pix * j->RP + co0 + 16));
         }
-        if (j->fast >= 1) {
+        if (j->fast >= 3) {
+            y0 = kiln_sigmoid_swish_avx512(y0, j->fast);
+            y1 = kiln_sigmoid_swish_avx512(y1, j->fast);
+        } else if (j->fast >= 1) {
             y0 = _mm512_max_ps(y0, _mm512_setzero_ps());
             y1 = _mm512_max_ps(y1, _mm512_setzero_ps());
         }
@@ -368,7 +371,7 @@ void kiln_conv_amx_bf16x6(const kiln_kernel_args *a, const void *packed, kiln_th
     j.s = a->workspace, j.part = p->N * p->Ls * p->AP;
     j.XP = a->in_pitch[0] ? a->in_pitch[0] : (p->im2col ? p->ICin : p->Cin), j.YP = a->out_pitch ? a->out_pitch : p->Cout;
     j.RP = a->node->n_inputs > 3 && a->in_pitch[3] ? a->in_pitch[3] : p->Cout;
-    j.fast = kiln_relu_kind(&a->node->attrs.act);
+    j.fast = kiln_act_kind_avx512(&a->node->attrs.act);
     if (!p->local) kiln_threadpool_run(pool, split_task, &j);
     if (p->local) {
         /* superblocks of up to SB blocks */
