@@ -100,7 +100,7 @@ kiln_status kiln_cpu_engine_prepare(kiln_engine *e)
             if (ws > ws_max) ws_max = ws;
         } else if (sm == 2 && kiln_se_fold_tactics_ok(g, i, c->run[i], c->run[i + 1])) {
             c->stream[i] = 2;
-            const int64_t ws = (int64_t)kiln_se_fold_workspace(g, i, e->batch_max, e->threads);
+            const int64_t ws = (int64_t)kiln_se_fold_workspace(g, i, c->run[i + 1], e->batch_max, e->threads);
             if (ws > ws_max) ws_max = ws;
         }
     }

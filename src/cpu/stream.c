@@ -1,6 +1,7 @@
 /* Row streaming of an expansion 1x1 conv into the depthwise conv after it (stream.h): which pairs, which kernels. */
 #include "stream.h"
 
+#include "conv_amx.h"
 #include "dw_rows.h"
 #include "opt_kernels.h"
 #include "tactics.h"
@@ -156,22 +157,26 @@ int kiln_se_fold_tactics_ok(const kiln_graph *g, int i, int t_se, int t_conv)
 {
     if (!kiln_se_fold_pair_ok(g, i) || !gates_of(t_se)) return 0;
     const kiln_cpu_tactic *c = kiln_cpu_tactic_get(KILN_OP_CONV2D, t_conv);
-    /* a gemm tactic (packed panels, MR rows): not Winograd, not the direct stem kernels */
-    return c && c->run && c->gemm_nr > 0 && c->gemm_mr > 0;
+    /* a gemm tactic (packed panels, MR rows): not Winograd, not the direct stem kernels; or AMX, which multiplies
+     * by the gates as it splits the input */
+    return c && c->run && ((c->gemm_nr > 0 && c->gemm_mr > 0) || kiln_amx_is(c->run));
 }
 
-/* Bytes of the conv's part (zero row + per-thread scratch), where the squeeze-excite's part starts. */
-static size_t conv_part(const kiln_graph *g, int i, int threads)
+/* Bytes of the conv's part (gemm: zero row + per-thread scratch; AMX: its own workspace), where the
+ * squeeze-excite's part starts. */
+static size_t conv_part(const kiln_graph *g, int i, int t_conv, int batch, int threads)
 {
     const kiln_node *c = &g->nodes[i + 1];
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get(KILN_OP_CONV2D, t_conv);
+    if (k && k->run && kiln_amx_is(k->run)) return (kiln_amx_workspace(g, c, batch) + 63) / 64 * 64;
     const int64_t cin = in_of(g, i + 1, 0)->dims[3];
     return ((size_t)(kiln_gemm_padded_offset(g, c) + (threads < 1 ? 1 : threads) * KILN_GEMM_SCALE_FLOATS(cin)) *
                 sizeof(float) + 63) / 64 * 64;
 }
 
-size_t kiln_se_fold_workspace(const kiln_graph *g, int i, int batch, int threads)
+size_t kiln_se_fold_workspace(const kiln_graph *g, int i, int t_conv, int batch, int threads)
 {
-    return conv_part(g, i, threads) + kiln_ref_squeeze_excite_workspace(g, &g->nodes[i], batch);
+    return conv_part(g, i, t_conv, batch, threads) + kiln_ref_squeeze_excite_workspace(g, &g->nodes[i], batch);
 }
 
 void kiln_se_fold_run(int t_se, int t_conv, const kiln_kernel_args *sa, const kiln_kernel_args *ca,
@@ -179,7 +184,7 @@ void kiln_se_fold_run(int t_se, int t_conv, const kiln_kernel_args *sa, const ki
 {
     const kiln_graph *g = sa->g;
     const int i = (int)(sa->node - g->nodes);
-    const size_t part = conv_part(g, i, kiln_threadpool_size(pool));
+    const size_t part = conv_part(g, i, t_conv, sa->batch, kiln_threadpool_size(pool));
     kiln_kernel_args s = *sa, c = *ca;
     s.workspace = (char *)ca->workspace + part;
     gates_of(t_se)(&s, pool);

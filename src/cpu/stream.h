@@ -49,11 +49,12 @@ size_t kiln_stream_workspace3(const kiln_graph *g, int i, int threads);
 /* 1 when node i is a squeeze-excite (constant weights) and node i + 1 a 1x1 stride-1 unpadded ungrouped conv reading
  * its output as input 0, which nothing else reads and which is not a graph output, on rank-4 activations. */
 int kiln_se_fold_pair_ok(const kiln_graph *g, int i);
-/* 1 when the pair also folds on this CPU with these (resolved) tactics: an optimized squeeze-excite, a gemm conv. */
+/* 1 when the pair also folds on this CPU with these (resolved) tactics: an optimized squeeze-excite, a gemm or AMX
+ * conv. */
 int kiln_se_fold_tactics_ok(const kiln_graph *g, int i, int t_se, int t_conv);
-/* Workspace bytes of the folded pair: the conv's zero row and scratch copies (one per thread), then the
- * squeeze-excite's own (its gates). */
-size_t kiln_se_fold_workspace(const kiln_graph *g, int i, int batch, int threads);
+/* Workspace bytes of the folded pair with conv tactic t_conv: the conv's (gemm: zero row and scratch copies, one per
+ * thread; AMX: its split images), then the squeeze-excite's own (its gates). */
+size_t kiln_se_fold_workspace(const kiln_graph *g, int i, int t_conv, int batch, int threads);
 /* Run layers i and i + 1 folded: sa / ca their kernel arguments (ca->in[0] is replaced by sa->in[0]; sa->out
  * unused), cpacked the conv's packed weights, ca->workspace kiln_se_fold_workspace bytes. */
 void kiln_se_fold_run(int t_se, int t_conv, const kiln_kernel_args *sa, const kiln_kernel_args *ca,

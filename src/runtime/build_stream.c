@@ -49,7 +49,9 @@ static int mark(const kiln_engine *e, const kiln_build_options *o, int32_t *flag
         const kiln_value *y = &g->values[g->nodes[i].output];
         if (e->layers[i].backend != 0 || e->layers[i + 1].backend != 0 || e->value_pitch[g->nodes[i].output]) continue;
         if (o->stream <= 0 && kiln_value_numel(y) * (int64_t)sizeof(float) < min_bytes) continue;
-        const int t_next = stream_gemm_tactic(g, i + 1, e->layers[i + 1].tactic);
+        /* a fold keeps the conv's own tactic when it can (a gemm or AMX) */
+        int t_next = e->layers[i + 1].tactic;
+        if (!kiln_se_fold_tactics_ok(g, i, e->layers[i].tactic, t_next)) t_next = stream_gemm_tactic(g, i + 1, t_next);
         if (kiln_se_fold_tactics_ok(g, i, e->layers[i].tactic, t_next)) {
             flags[i] = 2; /* a squeeze-excite whose product the next 1x1 conv computes as it reads it */
             dw_tactic[i + 1] = t_next;

@@ -5,7 +5,9 @@
  * save -> load; an engine whose stream field names a layer that cannot stream is refused as corrupt. */
 #include <unistd.h>
 
+#include "cpu/conv_amx.h"
 #include "cpu/cpu_features.h"
+#include "cpu/tactics.h"
 #include "format/engine_file.h"
 #include "test_engine_util.h"
 
@@ -184,6 +186,10 @@ static void check_se_fold(int H, int W, int C, int Cr, int Cout, int conv_weight
         int folds = 0;
         for (int i = 0; i < r.on->g->n_nodes; i++) folds += r.on->layers[i].stream == 2;
         CHECK(folds == 1, "%s: %d folded layers (want the squeeze-excite)", what, folds);
+        if (!getenv("KILN_TACTICS_EXCLUDE") && kiln_cpu_has_amx()) { /* the AMX cases: the conv did run on AMX */
+            const kiln_cpu_tactic *k = kiln_cpu_tactic_get(KILN_OP_CONV2D, r.on->layers[r.on->g->n_nodes - 1].tactic);
+            CHECK(k && k->run && kiln_amx_is(k->run), "%s: the conv is not on AMX (%s)", what, k ? k->name : "?");
+        }
     }
     on_off_free(&r);
     t_network_free(net);
@@ -231,6 +237,13 @@ int main(void)
         check_se_fold(14, 14, 32, 8, 24, 0, threads);
         check_se_fold(7, 9, 40, 10, 40, 1, threads);  /* 63 pixels: partial tiles; 40 channels: a partial vector */
         check_se_fold(28, 28, 96, 4, 16, 0, threads); /* several tile groups; 16 outputs (the 16-wide tile) */
+    }
+    /* A fold into an AMX conv (it multiplies by the gates as it splits its input): with AMX allowed, a 96 -> 64 1x1
+     * conv at 14x14 gets it (heuristic), on and off run the same conv kernel, so again bit for bit. */
+    unsetenv("KILN_TACTICS_EXCLUDE");
+    for (int threads = 1; threads <= 3; threads++) {
+        check_se_fold(14, 14, 96, 8, 64, 0, threads);
+        check_se_fold(14, 14, 100, 12, 64, 1, threads); /* 100 input channels: the split's partial chunk */
     }
     check_corrupt();
     if (t_failures) {

@@ -19,6 +19,7 @@ typedef struct {
     const float *wf;     /* the same as float32 (shared mode) */
     const float *bias;   /* CoutP */
     const float *res;    /* residual (dense NHWC) or NULL */
+    const float *gate;   /* a folded squeeze-excite (kiln_kernel_args.in0_scale, [N][Cin]): x * gate is split, or NULL */
     uint16_t *s;         /* 3 split images, each N * Ls rows of AP elements */
     int64_t XP, YP, RP, part;
     int sb; /* local mode: 32-row blocks per superblock */
@@ -94,6 +95,16 @@ static void split_rows(const amx_job *j, int64_t nn, int64_t q0, int64_t count, 
             memset(d0, 0, (size_t)p->CinP * 2);
             memset(d1, 0, (size_t)p->CinP * 2);
             memset(d2, 0, (size_t)p->CinP * 2);
+            continue;
+        }
+        if (j->gate && !p->im2col) { /* the squeeze-excite's product, the same float multiply as its kernel */
+            const float *g = j->gate + nn * p->Cin;
+            for (int64_t c = 0; c < p->CinP; c += 32) {
+                const __mmask16 m0 = kiln_lane_mask(p->Cin - c), m1 = kiln_lane_mask(p->Cin - c - 16);
+                split32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m0, src + c), _mm512_maskz_loadu_ps(m0, g + c)),
+                        _mm512_mul_ps(_mm512_maskz_loadu_ps(m1, src + c + 16), _mm512_maskz_loadu_ps(m1, g + c + 16)),
+                        d0 + c, d1 + c, d2 + c);
+            }
             continue;
         }
         for (int64_t c = 0; c < p->CinP; c += 32) {
@@ -368,6 +379,7 @@ void kiln_conv_amx_bf16x6(const kiln_kernel_args *a, const void *packed, kiln_th
     j.wf = packed;
     j.bias = (const float *)((const char *)packed + p->NB * p->KH * p->KW * p->KC * 1024 * (p->local ? 6 : 4));
     j.res = a->node->n_inputs > 3 ? a->in[3] : NULL;
+    j.gate = a->in0_scale;
     j.s = a->workspace, j.part = p->N * p->Ls * p->AP;
     j.XP = a->in_pitch[0] ? a->in_pitch[0] : (p->im2col ? p->ICin : p->Cin), j.YP = a->out_pitch ? a->out_pitch : p->Cout;
     j.RP = a->node->n_inputs > 3 && a->in_pitch[3] ? a->in_pitch[3] : p->Cout;
