@@ -35,8 +35,6 @@ void kiln_cpu_engine_release(kiln_engine *e)
     e->cpu = NULL;
 }
 
-static void *alloc_aligned(size_t bytes) { return kiln_big_alloc(bytes); }
-
 kiln_status kiln_cpu_engine_prepare(kiln_engine *e)
 {
     kiln_cpu_engine_release(e);
@@ -358,7 +356,7 @@ static void time_candidates(const kiln_graph *g, const kiln_node *n, const int *
         us[k] = -1.0;
         const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, cand[k]),
                      wb = kiln_cpu_tactic_workspace(g, n, cand[k], a->batch);
-        if ((pb && !(packed[k] = alloc_aligned(pb))) || (wb && !(ws[k] = alloc_aligned(wb)))) continue;
+        if ((pb && !(packed[k] = kiln_big_alloc(pb))) || (wb && !(ws[k] = kiln_big_alloc(wb)))) continue;
         if (pb) kiln_cpu_tactic_pack(g, n, cand[k], packed[k]);
         a->workspace = ws[k];
         kiln_cpu_tactic_run(cand[k], a, packed[k], pool); /* warm-up: caches, page faults */
@@ -406,12 +404,12 @@ static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, int co
             continue;
         }
         const int64_t cnt = kiln_value_numel(v) * e->batch_max;
-        if (!(owned[j] = alloc_aligned((size_t)cnt * sizeof(float)))) ok = 0;
+        if (!(owned[j] = kiln_big_alloc((size_t)cnt * sizeof(float)))) ok = 0;
         if (ok) kiln_cpu_fill_uniform(owned[j], cnt, &seed);
         a.in[j] = owned[j];
     }
     const int64_t ocnt = kiln_value_numel(&g->values[n->output]) * e->batch_max;
-    if (ok && !(owned[KILN_MAX_NODE_INPUTS] = alloc_aligned((size_t)ocnt * sizeof(float)))) ok = 0;
+    if (ok && !(owned[KILN_MAX_NODE_INPUTS] = kiln_big_alloc((size_t)ocnt * sizeof(float)))) ok = 0;
     a.out = owned[KILN_MAX_NODE_INPUTS];
     double us[16];
     if (ok) time_candidates(g, n, cand, m, &a, pool, cold, us);

@@ -158,10 +158,11 @@ kiln_status kiln_choose_streams(kiln_engine *e, const kiln_build_options *o)
         const int m = thresholds(e, flags, th);
         th[m] = INT64_MAX; /* none */
         double best[5];
+        int count[5];
         for (int k = 0; k <= m; k++) best[k] = -1.0;
         for (int r = 0; r < 3 && !st; r++)
             for (int k = 0; k <= m && !st; k++) {
-                subset(e, flags, with_t, kept, th[k], f, t);
+                count[k] = subset(e, flags, with_t, kept, th[k], f, t);
                 if ((st = apply(e, o, f, t))) break;
                 for (int q = 0; q < 2; q++) {
                     const double ms = kiln_build_time_engine(e, 2026u);
@@ -171,13 +172,13 @@ kiln_status kiln_choose_streams(kiln_engine *e, const kiln_build_options *o)
         int win = m; /* none, unless a set is faster */
         for (int k = 0; k < m; k++)
             if (best[k] > 0 && (best[win] < 0 || best[k] < best[win])) win = k;
-        const int used = subset(e, flags, with_t, kept, th[win], f, t);
-        if (o->verbose) {
-            fprintf(stderr, "kiln: row streaming / squeeze-excite folding: %d candidate pair%s; runs", n, n == 1 ? "" : "s");
-            for (int k = 0; k <= m; k++) fprintf(stderr, " %.2f ms (%d)", best[k], subset(e, flags, with_t, kept, th[k], f, t));
-            fprintf(stderr, "; kept %d\n", used);
-            subset(e, flags, with_t, kept, th[win], f, t);
+        if (o->verbose && !st) {
+            fprintf(stderr, "kiln: row streaming / squeeze-excite folding: %d candidate pair%s; runs", n,
+                    n == 1 ? "" : "s");
+            for (int k = 0; k <= m; k++) fprintf(stderr, " %.2f ms (%d)", best[k], count[k]);
+            fprintf(stderr, "; kept %d\n", count[win]);
         }
+        subset(e, flags, with_t, kept, th[win], f, t);
         if (!st) st = apply(e, o, f, t);
     } else if (!st && n && o->verbose) {
         fprintf(stderr, "kiln: row streaming / squeeze-excite folding of %d layer pair%s\n", n, n == 1 ? "" : "s");

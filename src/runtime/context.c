@@ -13,8 +13,6 @@
 #include "layers.h"
 #include "threadpool.h"
 
-static void *alloc64(int64_t bytes) { return kiln_big_alloc((size_t)bytes); }
-
 void kiln_context_free(kiln_context *c)
 {
     if (!c) return;
@@ -40,8 +38,8 @@ kiln_status kiln_context_create(const kiln_engine *e, kiln_context **out)
     if (!c) return kiln_fail(KILN_ERR_NO_MEMORY, "out of memory creating a context");
     c->engine = e;
     const int on_gpu = KILN_TARGET_IS_CUDA(e->target); /* CUDA engines keep activations on the GPU */
-    c->arena = alloc64(on_gpu ? 0 : e->arena_bytes);
-    c->workspace = alloc64(on_gpu ? 0 : e->workspace_bytes);
+    c->arena = kiln_big_alloc(on_gpu ? 0 : (size_t)e->arena_bytes);
+    c->workspace = kiln_big_alloc(on_gpu ? 0 : (size_t)e->workspace_bytes);
     c->bound_inputs = calloc((size_t)e->g->n_inputs + 1, sizeof(float *));
     c->bound_outputs = calloc((size_t)e->g->n_outputs + 1, sizeof(float *));
     c->value_ptr = calloc((size_t)e->g->n_values + 1, sizeof(float *));

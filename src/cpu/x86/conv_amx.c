@@ -97,19 +97,16 @@ static void split_rows(const amx_job *j, int64_t nn, int64_t q0, int64_t count, 
             memset(d2, 0, (size_t)p->CinP * 2);
             continue;
         }
-        if (j->gate && !p->im2col) { /* the squeeze-excite's product, the same float multiply as its kernel */
-            const float *g = j->gate + nn * p->Cin;
-            for (int64_t c = 0; c < p->CinP; c += 32) {
-                const __mmask16 m0 = kiln_lane_mask(p->Cin - c), m1 = kiln_lane_mask(p->Cin - c - 16);
-                split32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m0, src + c), _mm512_maskz_loadu_ps(m0, g + c)),
-                        _mm512_mul_ps(_mm512_maskz_loadu_ps(m1, src + c + 16), _mm512_maskz_loadu_ps(m1, g + c + 16)),
-                        d0 + c, d1 + c, d2 + c);
-            }
-            continue;
-        }
+        /* a folded squeeze-excite's product x * gate: the same float multiply as its kernel */
+        const float *gate = j->gate && !p->im2col ? j->gate + nn * p->Cin : NULL;
         for (int64_t c = 0; c < p->CinP; c += 32) {
-            split32(_mm512_maskz_loadu_ps(kiln_lane_mask(p->Cin - c), src + c),
-                    _mm512_maskz_loadu_ps(kiln_lane_mask(p->Cin - c - 16), src + c + 16), d0 + c, d1 + c, d2 + c);
+            const __mmask16 m0 = kiln_lane_mask(p->Cin - c), m1 = kiln_lane_mask(p->Cin - c - 16);
+            __m512 x0 = _mm512_maskz_loadu_ps(m0, src + c), x1 = _mm512_maskz_loadu_ps(m1, src + c + 16);
+            if (gate) {
+                x0 = _mm512_mul_ps(x0, _mm512_maskz_loadu_ps(m0, gate + c));
+                x1 = _mm512_mul_ps(x1, _mm512_maskz_loadu_ps(m1, gate + c + 16));
+            }
+            split32(x0, x1, d0 + c, d1 + c, d2 + c);
         }
     }
 }
