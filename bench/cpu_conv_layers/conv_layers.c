@@ -10,6 +10,9 @@
  *   /tmp/conv_layers H W Cin Cout K S [threads [groups]]   (groups = Cin = Cout: a depthwise conv)
  *   KILN_BENCH_COLD=1 /tmp/conv_layers ...   packed weights flushed from every cache level before each run (as in a
  *                                            whole network at batch 1, where a layer's weights come from memory)
+ *   KILN_BENCH_TACTIC=NAME KILN_BENCH_RUNS=N /tmp/conv_layers ...   only tactics whose name contains NAME, N runs
+ *                                            each (default 15): for perf stat / perf record on one kernel
+ *   KILN_BENCH_ACT=swish /tmp/conv_layers ...  swish (x * sigmoid(x), EfficientNet's) instead of ReLU
  */
 #include <immintrin.h>
 #include <time.h>
@@ -39,6 +42,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
     at.stride[0] = at.stride[1] = S;
     at.pads[0] = at.pads[1] = at.pads[2] = at.pads[3] = K / 2;
     at.act = kiln_act_relu();
+    if (getenv("KILN_BENCH_ACT") && !strcmp(getenv("KILN_BENCH_ACT"), "swish")) at.act.kind = KILN_ACT_SWISH;
     at.groups = groups;
     int y = kiln_graph_add_node(g, KILN_OP_CONV2D, "conv", ins, 3, &at);
     if (y < 0) {
@@ -48,21 +52,27 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
     const kiln_node *n = &g->nodes[g->n_nodes - 1];
     const int64_t out_n = kiln_value_numel(&g->values[y]);
     const double flop = 2.0 * (double)out_n * K * K * (Cin / groups);
-    float *in = malloc(sizeof(float) * (size_t)H * W * Cin), *out = malloc(sizeof(float) * (size_t)out_n);
+    /* 64-byte aligned, as an engine's arena: a malloc'd block of this size starts 16 bytes into a page, and then
+     * every vector load of an NHWC pixel spans two cache lines */
+    float *in = aligned_alloc(64, (sizeof(float) * (size_t)H * W * Cin + 63) / 64 * 64);
+    float *out = aligned_alloc(64, (sizeof(float) * (size_t)out_n + 63) / 64 * 64);
     for (int64_t i = 0; i < (int64_t)H * W * Cin; i++) in[i] = (float)(i % 7) * 0.1f;
     int cnt;
     kiln_cpu_tactics(KILN_OP_CONV2D, &cnt);
     void *packed[64] = { 0 }, *ws[64] = { 0 };
+    const char *only = getenv("KILN_BENCH_TACTIC");
+    const int runs = getenv("KILN_BENCH_RUNS") ? atoi(getenv("KILN_BENCH_RUNS")) : 15;
     double best[64];
     for (int t = 1; t < cnt && t < 64; t++) {
         best[t] = 1e30;
         if (!kiln_cpu_tactic_usable(g, n, t) || strstr(kiln_cpu_tactic_name(KILN_OP_CONV2D, t), "generic")) continue;
+        if (only && !strstr(kiln_cpu_tactic_name(KILN_OP_CONV2D, t), only)) continue;
         const size_t pb = kiln_cpu_tactic_packed_bytes(g, n, t);
         if (pb) kiln_cpu_tactic_pack(g, n, t, packed[t] = kiln_big_alloc(pb)); /* as an engine holds them */
         ws[t] = aligned_alloc(64, (kiln_cpu_tactic_workspace(g, n, t, 1) + 127) / 64 * 64);
     }
     const int cold = getenv("KILN_BENCH_COLD") && atoi(getenv("KILN_BENCH_COLD"));
-    for (int rep = 0; rep < 15; rep++)
+    for (int rep = 0; rep < runs; rep++)
         for (int t = 1; t < cnt && t < 64; t++) {
             if (!ws[t]) continue;
             kiln_kernel_args a;

@@ -1,4 +1,7 @@
 /* Persistent pthread pool; see threadpool.h for the protocol. */
+#ifdef KILN_POOL_STATS
+#define _GNU_SOURCE /* dladdr */
+#endif
 #include "threadpool.h"
 
 #include <pthread.h>
@@ -29,8 +32,61 @@ struct kiln_threadpool {
     void *arg;
     pthread_mutex_t mu;
     pthread_cond_t wake;
-    struct worker { kiln_threadpool *pool; int index; } *workers;
+    struct worker {
+        kiln_threadpool *pool;
+        int index;
+#ifdef KILN_POOL_STATS
+        unsigned long long t_start, t_end; /* TSC around its share of the current job */
+#endif
+    } *workers;
 };
+
+#ifdef KILN_POOL_STATS
+/* Diagnostic build (cmake -DCMAKE_C_FLAGS=-DKILN_POOL_STATS, x86, 2+ threads; docs/PERFORMANCE.md): per parallel
+ * function, TSC cycles from publishing a job to its end, of the caller's share (t = 0), of worker 1's share and
+ * before worker 1 started it; printed at exit with the function's offset in its binary (addr2line -f -e BINARY
+ * 0xOFFSET names it). A share well below 100% of the total is time that thread waited for the other. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <x86intrin.h>
+enum { POOL_STATS_FNS = 256 };
+static struct {
+    kiln_parallel_fn fn;
+    unsigned long long calls, total, caller, worker, delay;
+} pool_stats[POOL_STATS_FNS];
+
+static void pool_stats_print(void)
+{
+    unsigned long long all = 0;
+    for (int i = 0; i < POOL_STATS_FNS; i++) all += pool_stats[i].total;
+    for (int i = 0; i < POOL_STATS_FNS; i++) {
+        if (!pool_stats[i].fn) continue;
+        Dl_info di;
+        const unsigned long off = dladdr((void *)pool_stats[i].fn, &di)
+                                      ? (unsigned long)((char *)pool_stats[i].fn - (char *)di.dli_fbase) : 0;
+        const double tot = (double)pool_stats[i].total;
+        fprintf(stderr, "kiln pool stats: fn 0x%lx calls %llu: %.1f%% of pool time; caller %.1f%%, worker %.1f%%, worker "
+                "start %.1f%% of its total\n", off, pool_stats[i].calls, 100.0 * tot / (double)all,
+                100.0 * (double)pool_stats[i].caller / tot, 100.0 * (double)pool_stats[i].worker / tot,
+                100.0 * (double)pool_stats[i].delay / tot);
+    }
+}
+
+static void pool_stats_add(const kiln_threadpool *p, kiln_parallel_fn fn, unsigned long long t0,
+                           unsigned long long t1, unsigned long long t2)
+{
+    static int registered;
+    if (!registered) registered = 1, atexit(pool_stats_print);
+    int h = (int)(((unsigned long)fn >> 4) % POOL_STATS_FNS);
+    while (pool_stats[h].fn && pool_stats[h].fn != fn) h = (h + 1) % POOL_STATS_FNS;
+    pool_stats[h].fn = fn;
+    pool_stats[h].calls++;
+    pool_stats[h].total += t2 - t0;
+    pool_stats[h].caller += t1 - t0;
+    pool_stats[h].worker += p->workers[1].t_end - p->workers[1].t_start;
+    pool_stats[h].delay += p->workers[1].t_start - t0;
+}
+#endif
 
 /* Parallel kernels run with denormals flushed to zero (x86 MXCSR FTZ + DAZ), as ONNX Runtime and oneDNN can: a
  * subnormal operand costs an FMA a ~100-cycle microcode assist, and random-weight or saturated squeeze-excite gates
@@ -80,7 +136,13 @@ static void *worker_main(void *p_)
         }
         seen = g;
         if (atomic_load(&p->stop)) return NULL;
+#ifdef KILN_POOL_STATS
+        w->t_start = __rdtsc();
+#endif
         p->fn(p->arg, w->index, p->threads);
+#ifdef KILN_POOL_STATS
+        w->t_end = __rdtsc();
+#endif
         atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_release);
     }
 }
@@ -154,13 +216,22 @@ void kiln_threadpool_run(kiln_threadpool *p, kiln_parallel_fn fn, void *arg)
     p->fn = fn;
     p->arg = arg;
     atomic_store_explicit(&p->remaining, p->threads - 1, memory_order_relaxed);
+#ifdef KILN_POOL_STATS
+    const unsigned long long t0 = __rdtsc();
+#endif
     publish(p);
     fn(arg, 0, p->threads);
+#ifdef KILN_POOL_STATS
+    const unsigned long long t1 = __rdtsc();
+#endif
     /* Spin briefly, then yield: on an oversubscribed machine (more runnable threads than CPUs) a caller that only
      * spins holds the CPU the straggling worker needs, and every layer then costs a scheduler time slice. */
     for (int spins = 0; atomic_load_explicit(&p->remaining, memory_order_acquire) > 0; spins++) {
         if (spins < 2000) cpu_relax();
         else sched_yield();
     }
+#ifdef KILN_POOL_STATS
+    pool_stats_add(p, fn, t0, t1, __rdtsc());
+#endif
     denormals_restore(saved);
 }

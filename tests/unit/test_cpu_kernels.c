@@ -525,6 +525,10 @@ int main(void)
     se_test(6, 6, 24, 6, 1, 3, 1);
     se_test(9, 9, 150, 7, 2, 3, 0); /* odd pixel count, 2.3 blocks of 4 vectors, dense tails (i mod 4, j) */
     se_test(3, 5, 33, 5, 1, 4, 1);  /* a scalar activation */
+    /* fewer (sample, channel block) pairs than two a thread: the pixels summed in two halves (odd count: 9x9) */
+    se_test(16, 16, 32, 8, 1, 4, 0);
+    se_test(14, 14, 144, 6, 1, 3, 1);
+    se_test(9, 9, 40, 5, 2, 4, 0);
     exp_test();
     accuracy_test(14, 14, 256, 64, 3);
     accuracy_test(7, 7, 1024, 96, 1);
