@@ -71,7 +71,9 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
         if (pb) kiln_cpu_tactic_pack(g, n, t, packed[t] = kiln_big_alloc(pb)); /* as an engine holds them */
         ws[t] = aligned_alloc(64, (kiln_cpu_tactic_workspace(g, n, t, 1) + 127) / 64 * 64);
     }
-    const int cold = getenv("KILN_BENCH_COLD") && atoi(getenv("KILN_BENCH_COLD"));
+    const int cold = getenv("KILN_BENCH_COLD") ? atoi(getenv("KILN_BENCH_COLD")) : 0;
+    const size_t evict_bytes = (size_t)4 << 20;
+    float *evict = cold == 2 ? calloc(1, evict_bytes) : NULL;
     for (int rep = 0; rep < runs; rep++)
         for (int t = 1; t < cnt && t < 64; t++) {
             if (!ws[t]) continue;
@@ -81,8 +83,17 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
             a.in[1] = g->values[n->inputs[1]].data, a.in[2] = g->values[n->inputs[2]].data;
             if (cold && packed[t]) {
                 const char *c = packed[t];
-                for (size_t i = 0; i < kiln_cpu_tactic_packed_bytes(g, n, t); i += 64) _mm_clflush(c + i);
+                const size_t pbytes = kiln_cpu_tactic_packed_bytes(g, n, t);
+                for (size_t i = 0; i < pbytes; i += 64) _mm_clflush(c + i);
                 _mm_mfence();
+                if (cold == 2) { /* read back, then push out of L2 with 4 MiB of other reads: the weights in L3 */
+                    volatile float sink = 0;
+                    float acc = 0;
+                    for (size_t i = 0; i < pbytes; i += 64) acc += *(const float *)(c + i);
+                    for (size_t i = 0; i < evict_bytes; i += 64) acc += *(const float *)((const char *)evict + i);
+                    sink = acc;
+                    (void)sink;
+                }
             }
             const double t0 = now_ms();
             kiln_cpu_tactic_run(t, &a, packed[t], pool);
@@ -99,6 +110,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
         free(packed[t]);
         free(ws[t]);
     }
+    free(evict);
     free(in);
     free(out);
     kiln_graph_free(g);
