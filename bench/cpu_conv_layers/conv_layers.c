@@ -10,6 +10,8 @@
  *   /tmp/conv_layers H W Cin Cout K S [threads [groups]]   (groups = Cin = Cout: a depthwise conv)
  *   KILN_BENCH_COLD=1 /tmp/conv_layers ...   packed weights flushed from every cache level before each run (as in a
  *                                            whole network at batch 1, where a layer's weights come from memory)
+ *   KILN_BENCH_COLD=2 /tmp/conv_layers ...   flushed, read back, then 4 MiB of other data read: the weights in L3 but
+ *                                            not in L2 (a layer whose weights stay in the shared L3 between runs)
  *   KILN_BENCH_TACTIC=NAME KILN_BENCH_RUNS=N /tmp/conv_layers ...   only tactics whose name contains NAME, N runs
  *                                            each (default 15): for perf stat / perf record on one kernel
  *   KILN_BENCH_ACT=swish /tmp/conv_layers ...  swish (x * sigmoid(x), EfficientNet's) instead of ReLU
