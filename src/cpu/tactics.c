@@ -398,8 +398,12 @@ int64_t kiln_gemm_padded_offset(const kiln_graph *g, const kiln_node *n)
     return (val(g, n, 0)->dims[3] + 15) / 16 * 16;
 }
 
-/* The gemm tactic whose kernel pads its input (gemm_variant.inc under UNIFORM_LOOP: the AVX-512 14x32 tile). */
-static int pads_input(const kiln_cpu_tactic *k) { return k->isa == KILN_ISA_AVX512 && k->gemm_mr == 14 && k->gemm_nr == 32; }
+/* The gemm tactics whose kernels pad their input (gemm_variant.inc under UNIFORM_LOOP: the AVX-512 14x32 and 16x16
+ * tiles). */
+static int pads_input(const kiln_cpu_tactic *k)
+{
+    return k->isa == KILN_ISA_AVX512 && ((k->gemm_mr == 14 && k->gemm_nr == 32) || (k->gemm_mr == 16 && k->gemm_nr == 16));
+}
 
 size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t, int batch)
 {

@@ -441,6 +441,14 @@ int main(void)
         { 14, 7, 16, 57, 1, 1, 1, 0, 1, 3, 1, 0, 2, 0, 0 },
         { 14, 14, 48, 30, 1, 1, 1, 0, 1, 1, 1, 0, 1, 2, 6 },
         { 28, 14, 420, 17, 1, 1, 1, 0, 1, 2, 0, 1, 1, 0, 0 },
+        /* whole 16x16 tiles in registers (the one-vector-wide AVX-512 gemm's UNIFORM_TILE, <= 16 output channels):
+         * all 16 and fewer (masked) channels, K blocks (Cin 400 > its 384-channel block), residual, relu6 / swish,
+         * pitches, batch 2, a padded 3x3 (the zero-bordered copy), a partial last tile (the C loop) */
+        { 16, 16, 32, 16, 1, 1, 1, 0, 1, 2, 1, 1, 1, 0, 0 },
+        { 8, 14, 400, 10, 1, 1, 1, 0, 1, 1, 1, 1, 2, 0, 0 },
+        { 14, 16, 24, 13, 1, 1, 1, 0, 1, 3, 1, 0, 1, 5, 3 },
+        { 16, 16, 20, 12, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0 },
+        { 9, 10, 32, 16, 1, 1, 1, 0, 1, 4, 0, 1, 1, 0, 0 },
         /* direct small-Cin kernels (conv_direct.inc): stems with odd sizes, asymmetric pads, Cout not a multiple of
          * the 2-vector block, Cin 1..4, dilation, residual, a scalar activation, pitches; widths over several tiles */
         { 15, 31, 3, 32, 3, 2, 1, 1, 1, 2, 1, 0, 1, 0, 0 },

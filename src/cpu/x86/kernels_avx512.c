@@ -6,6 +6,7 @@
 
 #include "avx512_common.h"
 #include "avx512_tile14.h"
+#include "avx512_tile16x16.h"
 
 #define SUF avx512
 #define V __m512
@@ -266,10 +267,14 @@ static inline void avx512_uniform_tile_14x32(const float *const *tap, int ntaps,
 #define MR 16
 #define NRV 1
 #define NR_LIT 16
+#define UNIFORM_LOOP avx512_uniform_16x16
+#define UNIFORM_TILE avx512_uniform_tile_16x16
 #include "../gemm_variant.inc"
 #undef MR
 #undef NRV
 #undef NR_LIT
+#undef UNIFORM_LOOP
+#undef UNIFORM_TILE
 
 #define MR 1
 #define NRV 4
