@@ -537,6 +537,11 @@ int main(void)
     se_test(16, 16, 32, 8, 1, 4, 0);
     se_test(14, 14, 144, 6, 1, 3, 1);
     se_test(9, 9, 40, 5, 2, 4, 0);
+    /* dense weights of 64 KiB or more: both dense layers in parallel (inputs split, partial sums joined); odd input
+     * counts per thread, a partial output vector, batch 2; 300 -> 150 runs serially at 3 threads (3 * 150 > 300) */
+    se_test(7, 7, 576, 32, 1, 4, 0);
+    se_test(5, 5, 1000, 20, 2, 3, 1);
+    se_test(4, 4, 300, 150, 1, 1, 0);
     exp_test();
     accuracy_test(14, 14, 256, 64, 3);
     accuracy_test(7, 7, 1024, 96, 1);

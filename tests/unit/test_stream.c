@@ -237,6 +237,7 @@ int main(void)
         check_se_fold(14, 14, 32, 8, 24, 0, threads);
         check_se_fold(7, 9, 40, 10, 40, 1, threads);  /* 63 pixels: partial tiles; 40 channels: a partial vector */
         check_se_fold(28, 28, 96, 4, 16, 0, threads); /* several tile groups; 16 outputs (the 16-wide tile) */
+        check_se_fold(7, 7, 576, 32, 40, 0, threads);  /* 72 KiB dense weights: the dense layers in parallel */
     }
     /* A fold into an AMX conv (it multiplies by the gates as it splits its input): with AMX allowed, a 96 -> 64 1x1
      * conv at 14x14 gets it (heuristic), on and off run the same conv kernel, so again bit for bit. */
