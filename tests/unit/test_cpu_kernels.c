@@ -449,6 +449,11 @@ int main(void)
         { 14, 16, 24, 13, 1, 1, 1, 0, 1, 3, 1, 0, 1, 5, 3 },
         { 16, 16, 20, 12, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0 },
         { 9, 10, 32, 16, 1, 1, 1, 0, 1, 4, 0, 1, 1, 0, 0 },
+        /* partial tiles of 1x1 convs in the register tiles (pixel counts 17 x 2 = 34: last tiles of 6 / 2 rows,
+         * halves reaching back into the previous tile; 5 x 5 = 25: 11 rows), K blocks, residual, pitches */
+        { 17, 1, 400, 24, 1, 1, 1, 0, 1, 1, 1, 1, 2, 0, 0 },
+        { 5, 5, 40, 12, 1, 1, 1, 0, 1, 3, 1, 1, 1, 3, 2 },
+        { 5, 5, 24, 30, 1, 1, 1, 0, 1, 2, 1, 0, 1, 0, 4 },
         /* direct small-Cin kernels (conv_direct.inc): stems with odd sizes, asymmetric pads, Cout not a multiple of
          * the 2-vector block, Cin 1..4, dilation, residual, a scalar activation, pitches; widths over several tiles */
         { 15, 31, 3, 32, 3, 2, 1, 1, 1, 2, 1, 0, 1, 0, 0 },

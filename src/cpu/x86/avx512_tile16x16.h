@@ -130,19 +130,20 @@ static inline void avx512_tile_16x16(int64_t step_floats, const float *w, const 
           "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19");
 }
 
-/* gemm_variant.inc's UNIFORM_TILE hook: a full tile of ntaps taps (tap[2t], tap[2t + 1]: rows 0 and 8 of tap t, all
- * of one step), kc k steps each, 1..16 channels (masked loads and stores). */
+/* gemm_variant.inc's UNIFORM_TILE hook: a tile of ntaps taps (tap[2t], tap[2t + 1]: rows 0 and 8 of tap t, all
+ * of one step), kc k steps each, 1..16 channels (masked loads and stores); row r's output at crow[r], its residual
+ * at rrow[r] (rrow NULL: none). */
 static inline void avx512_uniform_tile_16x16(const float *const *tap, int ntaps, int64_t step, const float *w,
-                                             int64_t kc, const float *pf, int64_t pfs, float *c, int64_t ldc,
-                                             int first, int last, const float *bias, const float *res, int64_t ldr,
+                                             int64_t kc, const float *pf, int64_t pfs, float *const *crow,
+                                             int first, int last, const float *bias, const float *const *rrow,
                                              int fast, float hi, int nvalid)
 {
     (void)pf, (void)pfs;
     avx512_tile16_epi ep;
     ep.tap = tap, ep.ntaps = ntaps, ep.kc = kc;
     ep.mask = nvalid >= 16 ? 0xffffu : (1u << nvalid) - 1u;
-    for (int r = 0; r < 16; r++) ep.c[r] = c + r * ldc, ep.res[r] = res ? res + r * ldr : NULL;
-    ep.bias = bias, ep.first = first, ep.last = last, ep.act = fast, ep.has_res = res != NULL, ep.hi = hi;
+    for (int r = 0; r < 16; r++) ep.c[r] = crow[r], ep.res[r] = rrow ? rrow[r] : NULL;
+    ep.bias = bias, ep.first = first, ep.last = last, ep.act = fast, ep.has_res = rrow != NULL, ep.hi = hi;
     avx512_tile_16x16(step, w, &ep);
 }
 

@@ -235,18 +235,18 @@ static inline void avx512_tile_14x32(int64_t step_floats, const float *w, const 
 }
 
 /* gemm_variant.inc's hook: a uniform tile of ntaps taps (tap[2t], tap[2t + 1]: rows 0 and 7 of tap t, all of the
- * same step), kc k steps each, 14 rows, 17 to 32 channels (stores of the second vector masked). */
+ * same step), kc k steps each, 14 rows, 17 to 32 channels (stores of the second vector masked); row r's output at
+ * crow[r], its residual at rrow[r] (rrow NULL: none). */
 static inline void avx512_uniform_tile_14x32(const float *const *tap, int ntaps, int64_t step, const float *w,
-                                             int64_t kc,
-                                             const float *pf, int64_t pfs, float *c, int64_t ldc, int first,
-                                             int last, const float *bias, const float *res, int64_t ldr, int fast,
-                                             float hi, int nvalid)
+                                             int64_t kc, const float *pf, int64_t pfs, float *const *crow,
+                                             int first, int last, const float *bias, const float *const *rrow,
+                                             int fast, float hi, int nvalid)
 {
     avx512_tile14_epi ep;
     ep.tap = tap, ep.ntaps = ntaps, ep.kc = kc;
     ep.mask = nvalid >= 32 ? 0xffffu : (1u << (nvalid - 16)) - 1u; /* nvalid in 17..32 */
-    for (int r = 0; r < 14; r++) ep.c[r] = c + r * ldc, ep.res[r] = res ? res + r * ldr : NULL;
-    ep.bias = bias, ep.first = first, ep.last = last, ep.act = fast, ep.has_res = res != NULL, ep.hi = hi;
+    for (int r = 0; r < 14; r++) ep.c[r] = crow[r], ep.res[r] = rrow ? rrow[r] : NULL;
+    ep.bias = bias, ep.first = first, ep.last = last, ep.act = fast, ep.has_res = rrow != NULL, ep.hi = hi;
     avx512_tile_14x32(step, w, pf, pfs, &ep);
 }
 #define UNIFORM_TILE avx512_uniform_tile_14x32
