@@ -25,7 +25,7 @@
 #define V_MIN(a, b) _mm512_min_ps((a), (b))
 #define V_ROUND(x) _mm512_roundscale_ps((x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define V_POW2I(n) _mm512_scalef_ps(_mm512_set1_ps(1.0f), (n))
-#define V_EXP(x) kiln_exp_avx512(x)
+#define V_EXP_NEG(x) kiln_exp_neg_avx512(x)
 
 #include "../simd_kernels.inc"
 
