@@ -59,6 +59,8 @@ static void pool_stats_print(void)
 {
     unsigned long long all = 0;
     for (int i = 0; i < POOL_STATS_FNS; i++) all += pool_stats[i].total;
+    fprintf(stderr, "kiln pool stats: %.1f M TSC cycles inside parallel jobs in all (compare with the process's run "
+            "time to find the serial share)\n", (double)all * 1e-6);
     for (int i = 0; i < POOL_STATS_FNS; i++) {
         if (!pool_stats[i].fn) continue;
         Dl_info di;
