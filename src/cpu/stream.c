@@ -63,13 +63,44 @@ int kiln_stream_tactics_ok(const kiln_graph *g, int i, int t_expand, int t_dw)
 #endif
 }
 
-size_t kiln_stream_workspace(const kiln_graph *g, int i, int threads)
+int kiln_stream_csplit(const kiln_graph *g, int i, int nr, int threads)
 {
+    if (threads < 2 || nr < 1) return 0;
     const kiln_value *y = &g->values[g->nodes[i].output], *dw = in_of(g, i + 1, 1);
+    const kiln_value *d = &g->values[g->nodes[i + 1].output];
+    const int64_t H = y->dims[1], W = y->dims[2], C = y->dims[3], OH = d->dims[1];
+    const int KH = (int)dw->dims[0], SH = g->nodes[i + 1].attrs.stride[0], mr = nr == 16 ? 16 : 14;
+    const int64_t panels = (C + nr - 1) / nr;
+    /* the whole map in a thread's buffer stays in its 2 MiB L2 */
+    if (panels < threads || H * W * C * (int64_t)sizeof(float) > 1024 * 1024) return 0;
+    /* the slowest thread's work, relative to an even split without waste: rows: the recomputed rows, the row
+     * imbalance, and the one-row gemm's tiles (7-pixel rows fill half of a 14-row tile) against the whole map's */
+    const double halo = (double)(threads - 1) * (KH > SH ? KH - SH : 0) / (double)H;
+    const double row_imb = (double)((OH + threads - 1) / threads) * threads / (double)OH;
+    const double row_tiles = (double)((W + mr - 1) / mr * mr) / (double)W;
+    const double map_tiles = (double)((H * W + mr - 1) / mr * mr) / (double)(H * W);
+    const double row_cost = (1.0 + halo) * row_imb * row_tiles / map_tiles;
+    const double ch_cost = (double)((panels + threads - 1) / threads) * threads / (double)panels;
+    return ch_cost < row_cost;
+}
+
+/* Expansion rows a thread's buffer holds: a ring of KH, or the whole map when a pair may split channels. */
+static int64_t ring_rows(const kiln_graph *g, int i, int threads, int triple)
+{
+    const int64_t KH = in_of(g, i + 1, 1)->dims[0], H = g->values[g->nodes[i].output].dims[1];
+    if (triple || !(kiln_stream_csplit(g, i, 16, threads) || kiln_stream_csplit(g, i, 32, threads))) return KH;
+    return H > KH ? H : KH;
+}
+
+static size_t stream_workspace(const kiln_graph *g, int i, int threads, int triple)
+{
+    const kiln_value *y = &g->values[g->nodes[i].output];
     const int64_t zero = kiln_gemm_padded_offset(g, &g->nodes[i]); /* the expansion's zero row */
-    const int64_t ring = ((dw->dims[0] * y->dims[2] * y->dims[3]) + 15) / 16 * 16;
+    const int64_t ring = ((ring_rows(g, i, threads, triple) * y->dims[2] * y->dims[3]) + 15) / 16 * 16;
     return (size_t)(zero + (threads < 1 ? 1 : threads) * ring) * sizeof(float);
 }
+
+size_t kiln_stream_workspace(const kiln_graph *g, int i, int threads) { return stream_workspace(g, i, threads, 0); }
 
 void kiln_stream_run(int t_expand, const kiln_kernel_args *ea, const void *epacked, const kiln_kernel_args *da,
                      int t_project, const kiln_kernel_args *pa, const void *ppacked, kiln_threadpool *pool)
@@ -77,7 +108,11 @@ void kiln_stream_run(int t_expand, const kiln_kernel_args *ea, const void *epack
 #if defined(__x86_64__)
     const kiln_cpu_tactic *e = kiln_cpu_tactic_get(KILN_OP_CONV2D, t_expand);
     const kiln_cpu_tactic *p = pa ? kiln_cpu_tactic_get(KILN_OP_CONV2D, t_project) : NULL;
-    kiln_expand_dw_avx512(ea, epacked, e->gemm_nr, da, pa, ppacked, p ? p->gemm_nr : 0, pool);
+    const kiln_graph *g = ea->g;
+    const int i = (int)(ea->node - g->nodes), threads = kiln_threadpool_size(pool);
+    const int csplit = !pa && kiln_stream_csplit(g, i, e->gemm_nr, threads);
+    kiln_expand_dw_avx512(ea, epacked, e->gemm_nr, da, pa, ppacked, p ? p->gemm_nr : 0, csplit,
+                          ring_rows(g, i, threads, pa != NULL), pool);
 #else
     (void)t_expand, (void)ea, (void)epacked, (void)da, (void)t_project, (void)pa, (void)ppacked, (void)pool;
 #endif
@@ -112,7 +147,7 @@ size_t kiln_stream_workspace3(const kiln_graph *g, int i, int threads)
 {
     const kiln_value *d = &g->values[g->nodes[i + 1].output];
     const int64_t row = (d->dims[2] * d->dims[3] + 15) / 16 * 16;
-    return kiln_stream_workspace(g, i, threads) + (size_t)((threads < 1 ? 1 : threads) * row) * sizeof(float);
+    return stream_workspace(g, i, threads, 1) + (size_t)((threads < 1 ? 1 : threads) * row) * sizeof(float);
 }
 
 /* ---- squeeze-excite folding ------------------------------------------------------------------------------------ */

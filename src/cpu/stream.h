@@ -26,7 +26,14 @@
 int kiln_stream_pair_ok(const kiln_graph *g, int i);
 /* 1 when the pair also runs streamed on this CPU with these (resolved) tactics of layers i and i + 1. */
 int kiln_stream_tactics_ok(const kiln_graph *g, int i, int t_expand, int t_dw);
-/* Workspace bytes of the streamed pair (layer i + 1's slot): the gemm's zero row and one ring per thread. */
+/* 1 when `threads` threads should run the pair (no projection) by channels: each computes the expansion's output
+ * panels [p0, p1) (nr wide) over the whole map into its own buffer, then the depthwise output of those channels
+ * (nothing computed twice, the map in the thread's L2); 0: by rows, each thread with a ring of KH expansion rows
+ * (recomputing the KH - stride rows where its range meets the next). Chosen by the two splits' estimated slowest
+ * thread: 7x7 maps and 5x5 kernels favour channels (a 4 : 3 row split recomputes 4 of 7 rows). */
+int kiln_stream_csplit(const kiln_graph *g, int i, int nr, int threads);
+/* Workspace bytes of the streamed pair (layer i + 1's slot): the gemm's zero row and one ring (or whole-map buffer,
+ * kiln_stream_csplit) per thread. */
 size_t kiln_stream_workspace(const kiln_graph *g, int i, int threads);
 /* Run layers i and i + 1 streamed: ea / da are their kernel arguments (ea->out unused), epacked the expansion's
  * packed weights, da->workspace kiln_stream_workspace bytes for kiln_threadpool_size(pool) threads. With pa (layer
