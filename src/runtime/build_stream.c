@@ -15,8 +15,12 @@
 #include "../cpu/tactics.h"
 #include "build_opt.h"
 
-/* Expansion outputs below this (a sample) are not streamed. */
+/* Expansion outputs below this (a sample) are not streamed... */
 #define KILN_STREAM_MIN_BYTES (256 * 1024)
+/* ...unless the pair has no projection after it and its threads split channels (kiln_stream_csplit: nothing is
+ * recomputed, whole-map gemm tiles), down to this: EfficientNet-B0's 7x7x1152 pairs (225 KiB) run 1-2% faster
+ * streamed as a whole network. */
+#define KILN_STREAM_MIN_CSPLIT_BYTES (96 * 1024)
 
 /* The depthwise tactic a streamed pair runs with (the row sweep the streamed kernel calls), or -1. */
 static int stream_dw_tactic(const kiln_graph *g, int i, int t_expand, int t_dw)
@@ -48,7 +52,9 @@ static int mark(const kiln_engine *e, const kiln_build_options *o, int32_t *flag
     for (int i = 0; i + 1 < g->n_nodes; i++) {
         const kiln_value *y = &g->values[g->nodes[i].output];
         if (e->layers[i].backend != 0 || e->layers[i + 1].backend != 0 || e->value_pitch[g->nodes[i].output]) continue;
-        if (o->stream <= 0 && kiln_value_numel(y) * (int64_t)sizeof(float) < min_bytes) continue;
+        const int64_t bytes = kiln_value_numel(y) * (int64_t)sizeof(float);
+        const int small = o->stream <= 0 && bytes < min_bytes;
+        if (small && bytes < KILN_STREAM_MIN_CSPLIT_BYTES) continue;
         /* a fold keeps the conv's own tactic when it can (a gemm or AMX) */
         int t_next = e->layers[i + 1].tactic;
         if (!kiln_se_fold_tactics_ok(g, i, e->layers[i].tactic, t_next)) t_next = stream_gemm_tactic(g, i + 1, t_next);
@@ -63,12 +69,15 @@ static int mark(const kiln_engine *e, const kiln_build_options *o, int32_t *flag
         const int t_exp = stream_gemm_tactic(g, i, e->layers[i].tactic);
         const int t_dw = stream_dw_tactic(g, i, t_exp, e->layers[i + 1].tactic);
         if (t_dw < 0) continue;
-        flags[i] = 1, dw_tactic[i] = t_exp, dw_tactic[i + 1] = t_dw;
-        n++;
         /* the projection after it too, when it can (its output row computed as soon as the depthwise row is) */
         const int t_proj = i + 2 < g->n_nodes ? stream_gemm_tactic(g, i + 2, e->layers[i + 2].tactic) : -1;
-        if (i + 2 < g->n_nodes && e->layers[i + 2].backend == 0 && !e->value_pitch[g->nodes[i + 1].output] &&
-            kiln_stream_triple_tactics_ok(g, i, t_exp, t_dw, t_proj)) {
+        const int triple = i + 2 < g->n_nodes && e->layers[i + 2].backend == 0 &&
+                           !e->value_pitch[g->nodes[i + 1].output] && kiln_stream_triple_tactics_ok(g, i, t_exp, t_dw, t_proj);
+        const kiln_cpu_tactic *ke = kiln_cpu_tactic_get(KILN_OP_CONV2D, t_exp);
+        if (small && (triple || !ke || !kiln_stream_csplit(g, i, ke->gemm_nr, e->threads))) continue;
+        flags[i] = 1, dw_tactic[i] = t_exp, dw_tactic[i + 1] = t_dw;
+        n++;
+        if (triple) {
             flags[i] = 3;
             dw_tactic[i + 2] = t_proj;
             i++;
