@@ -462,6 +462,10 @@ int main(void)
         { 9, 30, 2, 70, 3, 1, 1, 1, 1, 4, 1, 0, 1, 3, 5 },
         { 5, 29, 3, 7, 1, 1, 1, 0, 1, 0, 1, 0, 3, 0, 0 },
         { 3, 2, 3, 16, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0 },  /* no interior column */
+        /* interior runs of 14 pixels on the AVX-512 14x32 asm tile (DIRECT_WIDE_TILE): 7x7/2 with swish, residual and
+         * batch 2; 3x3/1 with an output pitch (two runs a row) */
+        { 16, 40, 3, 64, 7, 2, 1, 3, 1, 3, 1, 1, 2, 0, 0 },
+        { 14, 33, 3, 32, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0, 2 },
         /* depthwise row sweep (dw_rows.inc): 5x5 stride 2, rows wider than a tile, residual */
         { 17, 23, 40, 40, 5, 2, 1, 2, 40, 3, 1, 0, 1, 0, 0 },
         { 6, 29, 35, 35, 3, 1, 1, 1, 35, 2, 1, 1, 2, 0, 0 },

@@ -287,8 +287,11 @@ static inline void avx512_uniform_tile_14x32(const float *const *tap, int ntaps,
 /* stems: 7 output pixels x 2 vectors per register tile (12 spilled accumulators: 48% of the FMA peak on ResNet50's
  * 7x7 stem; 6 to 9 all reach ~71%, bench/cpu_conv_layers; 7 divides the 112 / 56 / 28 / 14 / 7 widths) */
 #define DIRECT_P 7
+/* and interior runs of 14 pixels on the 14x32 asm tile (conv_direct.inc DIRECT_WIDE_TILE) */
+#define DIRECT_WIDE_TILE avx512_uniform_tile_14x32
 #include "../conv_direct.inc"
 #undef DIRECT_P
+#undef DIRECT_WIDE_TILE
 
 /* depthwise row sweep: 8 output pixels per register tile */
 #define DWR_P 8
