@@ -7,7 +7,7 @@
  * state; GCC spilled them to vector registers and moved each back before its FMA (perf annotate: ~40% of the samples
  * outside the FMAs; 112x112 32->16 ran at 26% of the FMA peak). Here two bases and four stride multiples address all
  * 16 rows, each FMA takes its input value as an embedded broadcast, and with K = 16..32 the whole tile (zero, K loop,
- * epilogue, stores) stays in registers. Included by kernels_avx512.c only (needs its V / VLEN macros). */
+ * epilogue, stores) stays in registers. Included by kernels_avx512.c only (after <immintrin.h>, AVX-512 target). */
 #ifndef KILN_CPU_X86_AVX512_TILE16X16_H
 #define KILN_CPU_X86_AVX512_TILE16X16_H
 
