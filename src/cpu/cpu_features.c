@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -57,8 +58,37 @@ int kiln_cpu_isa_runs(kiln_isa need)
     return need <= have;
 }
 
+/* One core's data cache sizes. glibc's sysconf reads them from CPUID (Intel leaf 4, AMD leaf 0x8000001D); a value it
+ * cannot tell (0, -1) or an implausible one falls back to the smallest common size, so blocking errs towards
+ * fitting. KILN_L2_BYTES (bytes, or with a K / M suffix) overrides L2 for A/B measurements and tests. */
+static long l1d_bytes = 32 * 1024, l2_bytes = 1024 * 1024;
+
+static long sized(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end == 'K' || *end == 'k') v *= 1024;
+    else if (*end == 'M' || *end == 'm') v *= 1024 * 1024;
+    return v;
+}
+
+static void detect_caches(void)
+{
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+    const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l1 >= 16 * 1024 && l1 <= 1024 * 1024) l1d_bytes = l1;
+    if (l2 >= 256 * 1024 && l2 <= 64 * 1024 * 1024) l2_bytes = l2;
+#endif
+    const char *env = getenv("KILN_L2_BYTES");
+    if (env && *env) {
+        const long v = sized(env);
+        if (v >= 64 * 1024 && v <= 256L * 1024 * 1024) l2_bytes = v;
+    }
+}
+
 static void init(void)
 {
+    detect_caches();
     detected = effective = detect();
     const char *env = getenv("KILN_ISA");
     if (!env || !*env) return;
@@ -91,6 +121,18 @@ kiln_isa kiln_cpu_isa_detected(void)
 {
     pthread_once(&once, init);
     return detected;
+}
+
+long kiln_cpu_l1d_bytes(void)
+{
+    pthread_once(&once, init);
+    return l1d_bytes;
+}
+
+long kiln_cpu_l2_bytes(void)
+{
+    pthread_once(&once, init);
+    return l2_bytes;
 }
 
 const char *kiln_cpu_isa_note(void)

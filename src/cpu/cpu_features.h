@@ -23,5 +23,9 @@ int kiln_cpu_isa_runs(kiln_isa need);
 const char *kiln_isa_name(kiln_isa isa);
 /* Static text explaining a KILN_ISA override that was ignored or applied, or "" when none was set. */
 const char *kiln_cpu_isa_note(void);
+/* One core's L1 data / L2 cache in bytes (detected once; 32 KiB / 1 MiB when the system cannot tell; KILN_L2_BYTES
+ * overrides L2). Kernels size their cache blocks from these: Sapphire Rapids has 48 KiB / 2 MiB, Zen 4 32 KiB / 1 MiB. */
+long kiln_cpu_l1d_bytes(void);
+long kiln_cpu_l2_bytes(void);
 
 #endif

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "cpu_features.h"
+
 static const kiln_value *in_val(const kiln_graph *g, const kiln_node *n, int i) { return &g->values[n->inputs[i]]; }
 
 int kiln_wino_supports(const kiln_graph *g, const kiln_node *n)
@@ -18,17 +20,18 @@ int kiln_wino_supports(const kiln_graph *g, const kiln_node *n)
     if (at->groups != 1 || at->stride[0] != 1 || at->stride[1] != 1 || at->dilation[0] != 1 || at->dilation[1] != 1)
         return 0;
     if (n->n_inputs > 2 && kiln_value_numel(in_val(g, n, 2)) != w->dims[3]) return 0;
-    /* Output maps smaller than 8x8 (ResNet's 7x7x512 stage) have 4 F(4x4) / 16 F(2x2) tiles a sample to amortize
-     * 36 / 16 transformed Cin x Cout weight sets over: 1.2-3x slower than the gemm tactics at batch 1
-     * (bench/cpu_conv_layers), yet back-to-back timing runs with those weights warm in cache made timed builds
-     * pick it. */
-    return y->dims[1] >= 8 && y->dims[2] >= 8 && at->pads[0] >= 0 && at->pads[1] >= 0;
+    /* Output maps smaller than 7x7 have too few tiles a sample to amortize 36 / 16 transformed Cin x Cout weight
+     * sets over. ResNet's 7x7x512 stage is a matter of the CPU: on Sapphire Rapids (two 512-bit FMA ports) F(2x2) was
+     * 1.2-3x slower than the gemm at batch 1, on Zen 4 (one) 1.7x faster (`KILN_BENCH_COLD=1 bench/cpu_conv_layers 7
+     * 7 512 512 3 1 2`: gemm 1.27 ms, F(2x2) 0.70-0.76 ms), so it is offered and the timed build decides; the timing
+     * runs flush the weights first (engine_tactics.c evict()), as a network at batch 1 meets them. */
+    return y->dims[1] >= 7 && y->dims[2] >= 7 && at->pads[0] >= 0 && at->pads[1] >= 0;
 }
 
-/* L2 bytes a block's transformed input and output may take (L2 is 2 MiB a core on the Sapphire Rapids this was tuned
- * on; the weights of one point stream past them). Fewer, larger blocks matter where the weights are large: every block
- * streams all P * Cin * Cout transformed weights. */
-#define WINO_L2_BUDGET (1536 * 1024)
+/* L2 bytes a block's transformed input and output may take: 3/4 of a core's L2 (1.5 MiB of Sapphire Rapids' 2 MiB,
+ * 768 KiB of Zen 4's 1 MiB; the weights of one point stream past them). Fewer, larger blocks matter where the weights
+ * are large: every block streams all P * Cin * Cout transformed weights. */
+static int64_t wino_l2_budget(void) { return (int64_t)kiln_cpu_l2_bytes() / 4 * 3; }
 
 void kiln_wino_plan_init(const kiln_graph *g, const kiln_node *n, int m, int batch, kiln_wino_plan *p)
 {
@@ -44,7 +47,7 @@ void kiln_wino_plan_init(const kiln_graph *g, const kiln_node *n, int m, int bat
     p->CoutP = (p->Cout + KILN_WINO_NR - 1) / KILN_WINO_NR * KILN_WINO_NR;
     p->ncb = p->CoutP / KILN_WINO_NR;
     const int64_t tile_bytes = (int64_t)p->P * (p->CinP + p->CoutP) * (int64_t)sizeof(float);
-    const int64_t tb = WINO_L2_BUDGET / tile_bytes;
+    const int64_t tb = wino_l2_budget() / tile_bytes;
     p->tb_max = tb < KILN_WINO_MR ? KILN_WINO_MR : tb;
     p->slot_tiles = p->T < p->tb_max ? p->T : p->tb_max;
     p->slot_floats = ((int64_t)p->P * p->slot_tiles * (p->CinP + p->CoutP) + 15) / 16 * 16;

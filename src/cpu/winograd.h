@@ -45,7 +45,7 @@ typedef struct {
 } kiln_wino_plan;
 
 /* 1 when the node is a 3x3 / stride 1 / dilation 1 / groups 1 conv with constant weights (and bias) and an output of
- * at least 8x8 pixels. */
+ * at least 7x7 pixels. */
 int kiln_wino_supports(const kiln_graph *g, const kiln_node *n);
 /* The same, for F(4x4), with >= KILN_WINO_F4_MIN_CIN input channels: its round-off (relative to the magnitudes
  * inside a 6x6 tile, amplified up to ~100x by B^T and A^T) is not averaged down by short reductions. Measured on

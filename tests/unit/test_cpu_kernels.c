@@ -481,7 +481,7 @@ int main(void)
          * scalar-path activation applied to each thread's channels only) */
         { 7, 7, 72, 72, 3, 1, 1, 1, 72, 4, 1, 1, 1, 0, 0 },
         { 10, 10, 40, 40, 5, 2, 1, 2, 40, 3, 1, 0, 2, 0, 0 },
-        /* Winograd F(4x4) (Cin >= 64) / F(2x2) (3x3 stride 1, output >= 8x8; src/cpu/winograd.h): output sizes of
+        /* Winograd F(4x4) (Cin >= 64) / F(2x2) (3x3 stride 1, output >= 7x7; src/cpu/winograd.h): output sizes of
          * every residue mod 4 (partial tiles at the bottom/right), 'same', 'valid' and pad-2 padding, several tile
          * blocks (56x56x64), the output-channel split (few tiles, large weights: 10x9x200), pitches, batches, relu /
          * relu6 / leaky / swish epilogues with and without residual. Tolerance: the same 1e-5 * sum|x*w| + 1e-6 as
@@ -502,6 +502,9 @@ int main(void)
         { 14, 14, 112, 224, 3, 1, 1, 1, 1, 2, 1, 0, 1, 0, 0 },
         { 14, 14, 96, 208, 3, 1, 1, 1, 1, 1, 1, 1, 2, 0, 0 },
         { 15, 11, 64, 40, 3, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0 },
+        /* 7x7 outputs (ResNet's last stage): F(2x2) with a partial tile row and column, over 2 samples, residual */
+        { 7, 7, 96, 80, 3, 1, 1, 1, 1, 1, 1, 1, 2, 0, 0 },
+        { 7, 7, 64, 64, 3, 1, 1, 1, 1, 2, 1, 0, 1, 3, 5 },
         /* AMX (src/cpu/conv_amx.h; 1x1 strides, pads, Cin not a multiple of 32, pitches and the local mode are in the
          * cases above): shared mode (split weights over 1 MiB) with several groups of 8 row blocks over 2 samples,
          * residual, relu6; a strided 1x1 in shared mode */
