@@ -12,6 +12,8 @@
  *                                            whole network at batch 1, where a layer's weights come from memory)
  *   KILN_BENCH_COLD=2 /tmp/conv_layers ...   flushed, read back, then 4 MiB of other data read: the weights in L3 but
  *                                            not in L2 (a layer whose weights stay in the shared L3 between runs)
+ *   KILN_BENCH_INPUT=l3 /tmp/conv_layers ...  the input rewritten and pushed out of L2 before each run (in L3, as a
+ *                                            large activation the layer before just wrote)
  *   KILN_BENCH_TACTIC=NAME KILN_BENCH_RUNS=N /tmp/conv_layers ...   only tactics whose name contains NAME, N runs
  *                                            each (default 15): for perf stat / perf record on one kernel
  *   KILN_BENCH_ACT=swish /tmp/conv_layers ...  swish (x * sigmoid(x), EfficientNet's) instead of ReLU
@@ -75,7 +77,10 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
     }
     const int cold = getenv("KILN_BENCH_COLD") ? atoi(getenv("KILN_BENCH_COLD")) : 0;
     const size_t evict_bytes = (size_t)4 << 20;
-    float *evict = cold == 2 ? calloc(1, evict_bytes) : NULL;
+    /* KILN_BENCH_INPUT=l3: the input rewritten, then pushed out of L2 with 4 MiB of other reads before each run (in
+     * a network a large activation was just written by the layer before and partly left the producing core's L2) */
+    const int input_l3 = getenv("KILN_BENCH_INPUT") && !strcmp(getenv("KILN_BENCH_INPUT"), "l3");
+    float *evict = cold == 2 || input_l3 ? calloc(1, evict_bytes) : NULL;
     for (int rep = 0; rep < runs; rep++)
         for (int t = 1; t < cnt && t < 64; t++) {
             if (!ws[t]) continue;
@@ -96,6 +101,14 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
                     sink = acc;
                     (void)sink;
                 }
+            }
+            if (input_l3) {
+                volatile float sink = 0;
+                float acc = 0;
+                for (int64_t i = 0; i < (int64_t)H * W * Cin; i += 16) in[i] += 0.0f;
+                for (size_t i = 0; i < evict_bytes; i += 64) acc += *(const float *)((const char *)evict + i);
+                sink = acc;
+                (void)sink;
             }
             const double t0 = now_ms();
             kiln_cpu_tactic_run(t, &a, packed[t], pool);
