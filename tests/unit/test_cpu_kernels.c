@@ -398,6 +398,12 @@ int main(void)
     printf("CPU level %s (detected %s) %s\n", kiln_isa_name(kiln_cpu_isa()), kiln_isa_name(kiln_cpu_isa_detected()),
            kiln_cpu_isa_note());
     printf("AMX tiles: %s\n", kiln_cpu_has_amx() ? "yes (conv_amx_bf16x6 tested)" : "no (conv_amx_bf16x6 not tested here)");
+    /* cache sizes (cpu_features.h): plausible, and KILN_L2_BYTES (ctest unit.*_small_l2 sets 256K) obeyed */
+    printf("caches: L1d %ld KiB, L2 %ld KiB\n", kiln_cpu_l1d_bytes() / 1024, kiln_cpu_l2_bytes() / 1024);
+    CHECK(kiln_cpu_l1d_bytes() >= 8 * 1024 && kiln_cpu_l1d_bytes() <= 1024 * 1024, "L1d %ld bytes", kiln_cpu_l1d_bytes());
+    CHECK(kiln_cpu_l2_bytes() >= 64 * 1024 && kiln_cpu_l2_bytes() <= 256L * 1024 * 1024, "L2 %ld bytes", kiln_cpu_l2_bytes());
+    if (getenv("KILN_L2_BYTES") && !strcmp(getenv("KILN_L2_BYTES"), "256K"))
+        CHECK(kiln_cpu_l2_bytes() == 256 * 1024, "KILN_L2_BYTES=256K gave L2 %ld bytes", kiln_cpu_l2_bytes());
 
     /* Convolutions: 1x1 (GEMM), 3x3 / 5x5 / 7x7, strides, dilation, asymmetric pads, groups, depthwise. Channel counts
      * 1, 3, 5, 13, 17, 33, 37, 70 are not multiples of 4, 8 or 16. */
