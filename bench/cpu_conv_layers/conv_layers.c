@@ -58,8 +58,12 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
     const double flop = 2.0 * (double)out_n * K * K * (Cin / groups);
     /* 64-byte aligned, as an engine's arena: a malloc'd block of this size starts 16 bytes into a page, and then
      * every vector load of an NHWC pixel spans two cache lines */
-    float *in = aligned_alloc(64, (sizeof(float) * (size_t)H * W * Cin + 63) / 64 * 64);
-    float *out = aligned_alloc(64, (sizeof(float) * (size_t)out_n + 63) / 64 * 64);
+    /* input and output page-aligned, the output KILN_BENCH_OUT_OFFSET bytes (a multiple of 64) past its page: their
+     * addresses modulo 4 KiB decide which loads wait on earlier stores to the same low 12 bits (4K aliasing) */
+    const size_t out_off = getenv("KILN_BENCH_OUT_OFFSET") ? (size_t)atol(getenv("KILN_BENCH_OUT_OFFSET")) / 64 * 64 % 4096 : 0;
+    float *in = aligned_alloc(4096, (sizeof(float) * (size_t)H * W * Cin + 4095) / 4096 * 4096);
+    char *out_mem = aligned_alloc(4096, (sizeof(float) * (size_t)out_n + 4096 + 4095) / 4096 * 4096);
+    float *out = (float *)(out_mem + out_off);
     for (int64_t i = 0; i < (int64_t)H * W * Cin; i++) in[i] = (float)(i % 7) * 0.1f;
     int cnt;
     kiln_cpu_tactics(KILN_OP_CONV2D, &cnt);
@@ -102,6 +106,10 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
                     (void)sink;
                 }
             }
+            if (getenv("KILN_BENCH_INPUT") && !strcmp(getenv("KILN_BENCH_INPUT"), "mem")) {
+                for (int64_t i = 0; i < (int64_t)H * W * Cin; i += 16) _mm_clflush(in + i);
+                _mm_mfence();
+            }
             if (input_l3) {
                 volatile float sink = 0;
                 float acc = 0;
@@ -127,7 +135,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
     }
     free(evict);
     free(in);
-    free(out);
+    free(out_mem);
     kiln_graph_free(g);
 }
 

@@ -345,11 +345,25 @@ static void evict(const void *p, size_t bytes)
 #endif
 }
 
+/* Read every cache line of the activation inputs (in_bytes[j] > 0): in a network the layer before has just written
+ * them, so they are in cache. Left as the previous candidate left them, a large input came from memory for whichever
+ * candidate followed a slow one, and a kernel that sweeps strided lines (the depthwise row sweep: 0.20 ms with its
+ * input flushed to memory, 0.06-0.10 from cache, `KILN_BENCH_INPUT=mem|l3 bench/cpu_conv_layers 112 112 32 32 3 1 2
+ * 32`) lost timings to one that streams them (0.14-0.16 either way), and to the network's cost. */
+static void touch(const kiln_kernel_args *a, const size_t *in_bytes)
+{
+    float sum = 0.0f;
+    for (int j = 0; j < KILN_MAX_NODE_INPUTS; j++)
+        for (size_t b = 0; b < in_bytes[j]; b += 64) sum += *(const volatile float *)((const char *)a->in[j] + b);
+    volatile float sink = sum;
+    (void)sink;
+}
+
 /* Time candidates cand[0..m) of node i: a warm-up run each, then rounds in which every candidate runs once, best
  * time per candidate in us[k] (-1 when it could not be timed). Round-robin rather than one candidate after the other,
  * so a burst of load on a shared machine slows every candidate alike instead of deciding the winner. */
 static void time_candidates(const kiln_graph *g, const kiln_node *n, const int *cand, int m, kiln_kernel_args *a,
-                            kiln_threadpool *pool, int cold, double *us)
+                            kiln_threadpool *pool, int cold, const size_t *in_bytes, double *us)
 {
     void *packed[16] = { 0 }, *ws[16] = { 0 };
     for (int k = 0; k < m; k++) {
@@ -368,6 +382,7 @@ static void time_candidates(const kiln_graph *g, const kiln_node *n, const int *
             if (us[k] < 0) continue;
             a->workspace = ws[k];
             if (packed[k] && cold) evict(packed[k], kiln_cpu_tactic_packed_bytes(g, n, cand[k]));
+            touch(a, in_bytes);
             const double t0 = now_us();
             kiln_cpu_tactic_run(cand[k], a, packed[k], pool);
             const double dt = now_us() - t0;
@@ -395,6 +410,7 @@ static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, int co
     memset(&a, 0, sizeof a);
     a.g = g, a.node = n, a.batch = e->batch_max;
     float *owned[KILN_MAX_NODE_INPUTS + 1] = { 0 };
+    size_t in_bytes[KILN_MAX_NODE_INPUTS] = { 0 };
     int ok = 1;
     uint32_t seed = 12345u + (uint32_t)i;
     for (int j = 0; j < n->n_inputs && ok; j++) {
@@ -405,6 +421,7 @@ static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, int co
         }
         const int64_t cnt = kiln_value_numel(v) * e->batch_max;
         if (!(owned[j] = kiln_big_alloc((size_t)cnt * sizeof(float)))) ok = 0;
+        in_bytes[j] = (size_t)cnt * sizeof(float);
         if (ok) kiln_cpu_fill_uniform(owned[j], cnt, &seed);
         a.in[j] = owned[j];
     }
@@ -412,7 +429,7 @@ static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, int co
     if (ok && !(owned[KILN_MAX_NODE_INPUTS] = kiln_big_alloc((size_t)ocnt * sizeof(float)))) ok = 0;
     a.out = owned[KILN_MAX_NODE_INPUTS];
     double us[16];
-    if (ok) time_candidates(g, n, cand, m, &a, pool, cold, us);
+    if (ok) time_candidates(g, n, cand, m, &a, pool, cold, in_bytes, us);
     for (int k = 0; ok && k < m; k++) {
         if (verbose) fprintf(stderr, "kiln:   %-24s %10.1f us\n", kiln_cpu_tactic_name((kiln_op)n->op, cand[k]), us[k]);
         if (us[k] >= 0 && (*best_us < 0 || us[k] < *best_us)) *best_us = us[k], win = cand[k];
