@@ -14,6 +14,9 @@
  *                                            not in L2 (a layer whose weights stay in the shared L3 between runs)
  *   KILN_BENCH_INPUT=l3 /tmp/conv_layers ...  the input rewritten and pushed out of L2 before each run (in L3, as a
  *                                            large activation the layer before just wrote)
+ *   KILN_BENCH_INPUT=mem /tmp/conv_layers ... the input flushed to memory before each run (as a tactic timing run found it
+ *                                            after a slow candidate, before engine_tactics.c touched its inputs)
+ *   KILN_BENCH_OUT_OFFSET=B /tmp/conv_layers ... the output B bytes past a page boundary, the input on one (4K aliasing)
  *   KILN_BENCH_TACTIC=NAME KILN_BENCH_RUNS=N /tmp/conv_layers ...   only tactics whose name contains NAME, N runs
  *                                            each (default 15): for perf stat / perf record on one kernel
  *   KILN_BENCH_ACT=swish /tmp/conv_layers ...  swish (x * sigmoid(x), EfficientNet's) instead of ReLU
