@@ -87,6 +87,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
     /* KILN_BENCH_INPUT=l3: the input rewritten, then pushed out of L2 with 4 MiB of other reads before each run (in
      * a network a large activation was just written by the layer before and partly left the producing core's L2) */
     const int input_l3 = getenv("KILN_BENCH_INPUT") && !strcmp(getenv("KILN_BENCH_INPUT"), "l3");
+    const int input_mem = getenv("KILN_BENCH_INPUT") && !strcmp(getenv("KILN_BENCH_INPUT"), "mem");
     float *evict = cold == 2 || input_l3 ? calloc(1, evict_bytes) : NULL;
     for (int rep = 0; rep < runs; rep++)
         for (int t = 1; t < cnt && t < 64; t++) {
@@ -109,7 +110,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
                     (void)sink;
                 }
             }
-            if (getenv("KILN_BENCH_INPUT") && !strcmp(getenv("KILN_BENCH_INPUT"), "mem")) {
+            if (input_mem) {
                 for (int64_t i = 0; i < (int64_t)H * W * Cin; i += 16) _mm_clflush(in + i);
                 _mm_mfence();
             }
