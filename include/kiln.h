@@ -198,6 +198,8 @@ int kiln_engine_num_inputs(const kiln_engine *engine);
  * the model's own shapes (no batch axis) and kiln_context_run takes batch 1 only. 0 otherwise. */
 int kiln_engine_is_fixed_shape(const kiln_engine *engine);
 int kiln_engine_num_outputs(const kiln_engine *engine);
+/* Threads its contexts run with (the build's kiln_build_options.threads, stored in the engine); 0 for NULL. */
+int kiln_engine_num_threads(const kiln_engine *engine);
 /* Describe input/output `index`; *info's name points into the engine. */
 kiln_status kiln_engine_input_info(const kiln_engine *engine, int index, kiln_tensor_info *info);
 kiln_status kiln_engine_output_info(const kiln_engine *engine, int index, kiln_tensor_info *info);

@@ -16,6 +16,8 @@
  *                                            large activation the layer before just wrote)
  *   KILN_BENCH_INPUT=mem /tmp/conv_layers ... the input flushed to memory before each run (as a tactic timing run found it
  *                                            after a slow candidate, before engine_tactics.c touched its inputs)
+ *   KILN_BENCH_OUTPUT=mem /tmp/conv_layers ... the output flushed to memory before each run (a large activation
+ *                                            whose lines left every cache since the last run: its stores miss)
  *   KILN_BENCH_OUT_OFFSET=B /tmp/conv_layers ... the output B bytes past a page boundary, the input on one (4K aliasing)
  *   KILN_BENCH_TACTIC=NAME KILN_BENCH_RUNS=N /tmp/conv_layers ...   only tactics whose name contains NAME, N runs
  *                                            each (default 15): for perf stat / perf record on one kernel
@@ -88,6 +90,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
      * a network a large activation was just written by the layer before and partly left the producing core's L2) */
     const int input_l3 = getenv("KILN_BENCH_INPUT") && !strcmp(getenv("KILN_BENCH_INPUT"), "l3");
     const int input_mem = getenv("KILN_BENCH_INPUT") && !strcmp(getenv("KILN_BENCH_INPUT"), "mem");
+    const int output_mem = getenv("KILN_BENCH_OUTPUT") && !strcmp(getenv("KILN_BENCH_OUTPUT"), "mem");
     float *evict = cold == 2 || input_l3 ? calloc(1, evict_bytes) : NULL;
     for (int rep = 0; rep < runs; rep++)
         for (int t = 1; t < cnt && t < 64; t++) {
@@ -112,6 +115,10 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
             }
             if (input_mem) {
                 for (int64_t i = 0; i < (int64_t)H * W * Cin; i += 16) _mm_clflush(in + i);
+                _mm_mfence();
+            }
+            if (output_mem) {
+                for (int64_t i = 0; i < out_n; i += 16) _mm_clflush(out + i);
                 _mm_mfence();
             }
             if (input_l3) {

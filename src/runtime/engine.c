@@ -20,6 +20,12 @@ void kiln_engine_free(kiln_engine *e)
     free(e);
 }
 
+int kiln_engine_num_threads(const kiln_engine *e)
+{
+    kiln_diag_clear();
+    return e ? (int)e->threads : 0;
+}
+
 int kiln_engine_num_inputs(const kiln_engine *e)
 {
     kiln_diag_clear();

@@ -116,6 +116,18 @@ rated = [c for c in rows if c[5] and c[6]]
 check(peak is not None and float(peak.group(1)) > 1 and len(rated) >= 1 and
       all(abs(float(c[6]) - 100 * float(c[5]) / float(peak.group(1))) <= 0.1 + 0.01 * float(c[6]) for c in rated),
       "text: GFLOP/s and % peak of the conv/dense layers agree with the measured peak")
+# a loaded engine runs with the threads it was built with (bench's --threads only builds a model): --json says so and
+# the profile's % peak is of that many cores
+engine2 = os.path.join(work, "tiny_bench_t2.kiln")
+subprocess.run([kiln, "build", paths["tiny"], "-o", engine2, "--threads", "2"], check=True, capture_output=True)
+r2 = subprocess.run([kiln, "bench", engine2, "--iterations", "3", "--duration", "0", "--warmUp", "0", "--json"],
+                    capture_output=True, text=True)
+check(r2.returncode == 0 and json.loads(r2.stdout)["threads"] == 2, "--json of a 2-thread engine: threads 2")
+r2 = subprocess.run([kiln, "bench", engine2, "--iterations", "3", "--duration", "0", "--warmUp", "0", "--dumpProfile"],
+                    capture_output=True, text=True)
+peak2 = re.search(r"% peak: of ([0-9.]+) GFLOP/s, the measured FMA peak of one core x 2 threads", r2.stdout)
+check(peak is None or (peak2 is not None and 1.5 < float(peak2.group(1)) / float(peak.group(1)) < 2.5),
+      "--dumpProfile of a 2-thread engine: % peak of two cores' peak")
 table = [l for l in t.splitlines() if " | " in l]
 check(table[-1].startswith("Total ") and len(table) == len(names) + 2, "text: one row per layer, Total last")
 check("separate runs" in t, "text: --separateProfileRun noted")

@@ -513,7 +513,7 @@ static int bench(const bench_options *o)
 
     r.model = o->model;
     r.batch = batch;
-    r.threads = (int)o->threads;
+    r.threads = kiln_engine_num_threads(engine); /* a loaded engine runs with its own, not --threads */
     r.target = "CPU";
     r.n_percentiles = o->n_percentiles;
     memcpy(r.percentile, o->percentiles, sizeof r.percentile);
