@@ -18,6 +18,7 @@
  *                                            after a slow candidate, before engine_tactics.c touched its inputs)
  *   KILN_BENCH_OUTPUT=mem /tmp/conv_layers ... the output flushed to memory before each run (a large activation
  *                                            whose lines left every cache since the last run: its stores miss)
+ *   KILN_BENCH_IN_OFFSET=B /tmp/conv_layers ...  the input B bytes past a page boundary (16: a caller's malloc'd buffer)
  *   KILN_BENCH_OUT_OFFSET=B /tmp/conv_layers ... the output B bytes past a page boundary, the input on one (4K aliasing)
  *   KILN_BENCH_TACTIC=NAME KILN_BENCH_RUNS=N /tmp/conv_layers ...   only tactics whose name contains NAME, N runs
  *                                            each (default 15): for perf stat / perf record on one kernel
@@ -66,7 +67,11 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
     /* input and output page-aligned, the output KILN_BENCH_OUT_OFFSET bytes (a multiple of 64) past its page: their
      * addresses modulo 4 KiB decide which loads wait on earlier stores to the same low 12 bits (4K aliasing) */
     const size_t out_off = getenv("KILN_BENCH_OUT_OFFSET") ? (size_t)atol(getenv("KILN_BENCH_OUT_OFFSET")) / 64 * 64 % 4096 : 0;
-    float *in = aligned_alloc(4096, (sizeof(float) * (size_t)H * W * Cin + 4095) / 4096 * 4096);
+    /* KILN_BENCH_IN_OFFSET=B: the input B bytes (a multiple of 4) past a page boundary, as a caller's malloc'd
+     * buffer (glibc puts a large block 16 bytes into a page) */
+    const size_t in_off = getenv("KILN_BENCH_IN_OFFSET") ? (size_t)atol(getenv("KILN_BENCH_IN_OFFSET")) / 4 * 4 % 4096 : 0;
+    char *in_mem = aligned_alloc(4096, (sizeof(float) * (size_t)H * W * Cin + 4096 + 4095) / 4096 * 4096);
+    float *in = (float *)(in_mem + in_off);
     char *out_mem = aligned_alloc(4096, (sizeof(float) * (size_t)out_n + 4096 + 4095) / 4096 * 4096);
     float *out = (float *)(out_mem + out_off);
     for (int64_t i = 0; i < (int64_t)H * W * Cin; i++) in[i] = (float)(i % 7) * 0.1f;
@@ -145,7 +150,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
         free(ws[t]);
     }
     free(evict);
-    free(in);
+    free(in_mem);
     free(out_mem);
     kiln_graph_free(g);
 }

@@ -9,6 +9,7 @@
  *   fuse_residual         Add(conv(x), r) becomes the conv's epilogue: y = act(conv + bias + r)
  *   fuse_swish            Mul(x, Sigmoid(x)) becomes swish(x); Mul(x, HardSigmoid(x)) becomes hard_swish(x)
  *   fuse_activation       an Activation after Conv2D/Dense/Add/pools/... becomes the producer's fused epilogue
+ *   swap_avgpool_conv     a 1x1 conv reading a stride-1 average pool runs first; the pool averages its output channels
  *   fuse_squeeze_excite   GAP -> 1x1/Dense -> act -> 1x1/Dense -> gate -> Multiply becomes one SqueezeExcite node
  *   fuse_horizontal       sibling Conv2Ds reading one tensor with the same geometry become one wider Conv2D
  *   eliminate_concat      (memory planner) Concat inputs are written straight into their slice of the output
@@ -71,6 +72,7 @@ kiln_status kiln_pass_fold_pad(kiln_graph *g, int *changes);
 kiln_status kiln_pass_fuse_residual(kiln_graph *g, int *changes);
 kiln_status kiln_pass_fuse_swish(kiln_graph *g, int *changes);
 kiln_status kiln_pass_fuse_activation(kiln_graph *g, int *changes);
+kiln_status kiln_pass_swap_avgpool_conv(kiln_graph *g, int *changes);
 kiln_status kiln_pass_fuse_squeeze_excite(kiln_graph *g, int *changes);
 kiln_status kiln_pass_fuse_horizontal(kiln_graph *g, int *changes);
 kiln_status kiln_pass_eliminate_concat(kiln_graph *g, int *changes);

@@ -21,6 +21,8 @@ static const kiln_pass pipeline[] = {
     { "fuse_swish", "turn Mul(x, Sigmoid(x)) into swish(x) (and the hard-sigmoid form into hard_swish)",
       kiln_pass_fuse_swish },
     { "fuse_activation", "fuse an Activation into its producer's epilogue", kiln_pass_fuse_activation },
+    { "swap_avgpool_conv", "run a 1x1 conv before the stride-1 average pool it reads (pool fewer channels)",
+      kiln_pass_swap_avgpool_conv },
     { "fuse_squeeze_excite", "fuse GAP -> FC -> act -> FC -> gate -> Multiply into one SqueezeExcite",
       kiln_pass_fuse_squeeze_excite },
     { "fuse_horizontal", "merge sibling convs reading one tensor into one wider conv (||)", kiln_pass_fuse_horizontal },

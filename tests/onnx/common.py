@@ -44,15 +44,19 @@ def kiln_inspect(kiln, model):
 
 def googlenet_fusions(text):
     """Problems with the fusions issue 5 asks of googlenet_bn, read from `kiln inspect` text ('' when all hold): no
-    BatchNorm left, every Conv2D with a fused relu, one horizontal (||) conv per inception module (9), no concat copy
+    BatchNorm left, every Conv2D with a fused relu (or, for the pool branch's 1x1 conv that swap_avgpool_conv runs
+    before its average pool, the relu fused into that pool), one horizontal (||) conv per inception module (9), no concat copy
     kernel."""
     layers = re.findall(r"^\s+\d+\s+(\w+)\s+\[N[^\]]*\]\s+(\S+)", text, re.M)
     problems = []
     if any(op == "BatchNorm" for op, _ in layers):
         problems.append("BatchNorm left")
     convs = [act for op, act in layers if op == "Conv2D"]
-    if not convs or any(act != "relu" for act in convs):
-        problems.append(f"{sum(a != 'relu' for a in convs)} of {len(convs)} convs without a fused relu")
+    pooled = sum(op == "AvgPool" and act == "relu" and i > 0 and layers[i - 1] == ("Conv2D", "-")
+                 for i, (op, act) in enumerate(layers))
+    if not convs or sum(act != "relu" for act in convs) != pooled:
+        problems.append(f"{sum(a != 'relu' for a in convs)} of {len(convs)} convs without a fused relu "
+                        f"({pooled} of them before an AvgPool with it)")
     m = re.search(r"(\d+) horizontal \(\|\|\) convs; concat: (\d+) in place, (\d+) copy kernels", text)
     if not m or int(m.group(1)) != 9 or int(m.group(3)) != 0:
         problems.append("summary: " + (m.group(0) if m else "no fusion summary line"))

@@ -125,7 +125,11 @@ static void structure(const kiln_network *net, const kiln_engine *e)
             const kiln_node *n = &g->nodes[i];
             if (n->op == KILN_OP_CONV2D) {
                 convs++;
-                relu += n->attrs.act.kind == KILN_ACT_RELU;
+                /* a pool branch's 1x1 conv runs before its average pool, which applies the relu (swap_avgpool_conv) */
+                const int r = kiln_opt_reader(g, n->output);
+                relu += n->attrs.act.kind == KILN_ACT_RELU ||
+                        (n->attrs.act.kind == KILN_ACT_NONE && r >= 0 && g->nodes[r].op == KILN_OP_AVGPOOL &&
+                         g->nodes[r].attrs.act.kind == KILN_ACT_RELU);
                 wide += strstr(n->name, " || ") != NULL;
             }
             if (n->op == KILN_OP_CONCAT) copies += !concat_in_place(e, i);

@@ -51,7 +51,7 @@ static void test_pipeline_table(void)
 {
     static const char *const names[] = { "remove_identity",     "cancel_transpose", "fold_constants",
                                          "fold_batchnorm",      "batchnorm_to_scale", "fold_pad",
-                                         "fuse_residual",       "fuse_swish",       "fuse_activation",  "fuse_squeeze_excite",
+                                         "fuse_residual",       "fuse_swish",       "fuse_activation",  "swap_avgpool_conv", "fuse_squeeze_excite",
                                          "fuse_horizontal",     "eliminate_concat", "in_place" };
     const int n = (int)(sizeof names / sizeof names[0]);
     CHECK(kiln_opt_num_passes() == n, "%d passes", kiln_opt_num_passes());
@@ -313,6 +313,59 @@ static void test_fold_pad(void)
     kiln_graph_free(g);
 }
 
+static int t_avgpool_same(kiln_graph *g, const char *name, int x, int s, int include_pad)
+{
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.kernel[0] = a.kernel[1] = 3;
+    a.stride[0] = a.stride[1] = s;
+    a.pads[0] = a.pads[1] = a.pads[2] = a.pads[3] = 1;
+    a.count_include_pad = include_pad;
+    return kiln_graph_add_node(g, KILN_OP_AVGPOOL, name, &x, 1, &a);
+}
+
+/* swap_avgpool_conv: avgpool 3x3/1 'same' (in-bounds cells only) -> 1x1 conv -> relu becomes 1x1 conv -> avgpool
+ * with the relu; a downsampling pool, a pool counting its padding and a conv widening the channels stay as they are. */
+static void test_swap_avgpool_conv(void)
+{
+    int64_t d4[4] = { 1, 7, 6, 8 };
+    kiln_graph *g = kiln_graph_new();
+    int x = kiln_graph_add_input(g, "in", 4, d4);
+    int a = t_act(g, "relu_a", t_conv(g, "conv_a", t_avgpool_same(g, "pool_a", x, 1, 0), 1, 3), kiln_act_relu());
+    int b = t_conv(g, "conv_b", t_avgpool_same(g, "pool_b", x, 2, 0), 1, 3);
+    int c = t_conv(g, "conv_c", t_avgpool_same(g, "pool_c", x, 1, 1), 1, 3);
+    int d = t_conv(g, "conv_d", t_avgpool_same(g, "pool_d", x, 1, 0), 1, 12);
+    kiln_graph_mark_output(g, a);
+    kiln_graph_mark_output(g, b);
+    kiln_graph_mark_output(g, c);
+    kiln_graph_mark_output(g, d);
+    kiln_graph *o = optimized(g, NULL);
+    int swapped = 0, kept = 0;
+    for (int i = 0; i < o->n_nodes; i++) {
+        const kiln_node *n = &o->nodes[i];
+        const kiln_node *prod = o->values[n->inputs[0]].producer >= 0 ? &o->nodes[o->values[n->inputs[0]].producer] : NULL;
+        if (n->op == KILN_OP_AVGPOOL && !strcmp(n->name, "pool_a") && prod && prod->op == KILN_OP_CONV2D &&
+            n->attrs.act.kind == KILN_ACT_RELU && prod->attrs.act.kind == KILN_ACT_NONE &&
+            o->values[n->inputs[0]].dims[3] == 3 && n->output == o->outputs[0])
+            swapped++;
+        if (n->op == KILN_OP_CONV2D && prod && prod->op == KILN_OP_AVGPOOL) kept++;
+    }
+    CHECK(swapped == 1, "pool_a not after conv_a, with conv_a's relu");
+    CHECK(kept == 3, "%d of the 3 convs that must keep reading their pool do", kept);
+    check_same_function("swap_avgpool_conv", g, o);
+    kiln_graph *off = optimized(g, "swap_avgpool_conv");
+    CHECK(count_op(off, KILN_OP_AVGPOOL) == 4, "switched off");
+    int still = 0;
+    for (int i = 0; i < off->n_nodes; i++)
+        still += off->nodes[i].op == KILN_OP_CONV2D &&
+                 off->values[off->nodes[i].inputs[0]].producer >= 0 &&
+                 off->nodes[off->values[off->nodes[i].inputs[0]].producer].op == KILN_OP_AVGPOOL;
+    CHECK(still == 4, "switched off: %d of 4 convs read their pool", still);
+    kiln_graph_free(off);
+    kiln_graph_free(o);
+    kiln_graph_free(g);
+}
+
 /* fuse_residual: relu(conv(y) + x) -> one conv with x as its 4th input; transposes that cancel disappear. */
 static void test_residual_and_transpose(void)
 {
@@ -412,6 +465,7 @@ int main(void)
     test_fold();
     test_fuse();
     test_fold_pad();
+    test_swap_avgpool_conv();
     test_residual_and_transpose();
     test_squeeze_excite();
     test_horizontal();
