@@ -252,8 +252,9 @@ typedef struct {
     double flops;        /* floating-point operations per sample of its convolution / dense product (2 per
                           * multiply-add: 2 * OH * OW * Cout * KH * KW * Cin / groups); 0 for other layers */
     int fused_into_next; /* CPU: 1 = in normal runs this layer is computed inside the next one (row streaming of an
-                          * expansion conv, squeeze-excite folding); runs with a layer callback (profiling,
-                          * per-layer compare) run it on its own so that its output exists */
+                          * expansion conv into the depthwise conv and projection after it, squeeze-excite
+                          * folding); runs with a layer callback (per-layer compare) run it on its own so that its
+                          * output exists, runs with a layer timer (profiling) run it as normal runs do */
 } kiln_layer_info;
 
 /* Measured FMA peak of one CPU core at the instruction level kiln uses here (AVX-512 or AVX2 vfmadd231ps chains, ~50
@@ -280,6 +281,11 @@ typedef void (*kiln_layer_callback)(void *user, const kiln_layer_event *event);
 /* Call cb(user, event) after every layer of every later run of ctx (NULL cb: off, the default; then no clock is read).
  * Used by `kiln bench --dumpProfile` (timings) and `kiln compare --per-layer` (intermediate tensors). */
 kiln_status kiln_context_set_layer_callback(kiln_context *ctx, kiln_layer_callback cb, void *user);
+/* The same for timings only (`kiln bench --dumpProfile`): later runs execute exactly as unprofiled runs do, so layers
+ * that normal runs compute together (kiln_layer_info.fused_into_next) still run together; cb still sees one event
+ * per layer, and a group's time goes to its last layer (the others get ms = 0 and output NULL). Replaces a callback
+ * set by kiln_context_set_layer_callback and vice versa. */
+kiln_status kiln_context_set_layer_timer(kiln_context *ctx, kiln_layer_callback cb, void *user);
 
 #ifdef __cplusplus
 }

@@ -220,22 +220,30 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
     a.g = g;
     a.workspace = e->workspace_bytes ? c->workspace : NULL;
     /* Passes of pass_batch samples (kiln_engine.pass_batch): every layer on samples [s0, s0 + nb), then the next ones
-     * (samples never mix: the batch rule). With a layer callback (profiling, per-layer compare) the whole batch runs
-     * in one pass, so callbacks see every sample; the arena is planned for batch_max, which allows it. */
+     * (samples never mix: the batch rule). With a layer callback or timer (per-layer compare, profiling) the whole
+     * batch runs in one pass, so callbacks see every sample; the arena is planned for batch_max, which allows it. */
     const int pb = e->pass_batch > 0 && e->pass_batch < batch && !c->layer_cb ? e->pass_batch : batch;
     for (int s0 = 0; s0 < batch; s0 += pb) {
         a.batch = pb < batch - s0 ? pb : batch - s0;
         for (int i = 0; i < g->n_nodes; i++) {
             /* An expansion conv streamed into the depthwise conv after it (src/cpu/stream.h): both in one kernel.
-             * With a layer callback they run one by one (each callback sees its whole output). */
-            const int sm = c->layer_cb ? 0 : kiln_cpu_engine_streams(e, i);
+             * With a layer callback they run one by one (each callback sees its whole output); a layer timer
+             * (profiling) keeps them together. */
+            const int sm = c->layer_cb && !c->layer_times_only ? 0 : kiln_cpu_engine_streams(e, i);
             if (sm) {
                 kiln_kernel_args ea = a, pa = a;
                 layer_args(c, i, s0, &ea);
                 if (sm == 3) layer_args(c, i + 2, s0, &pa);
                 layer_args(c, i + 1, s0, &a);
+                const double group_t0 = c->layer_cb ? kiln_layer_clock_ms() : 0.0;
                 kiln_cpu_engine_run_stream(e, i, &ea, &a, sm == 3 ? &pa : NULL, c->pool);
-                i += kiln_cpu_stream_span(sm);
+                const int span = kiln_cpu_stream_span(sm);
+                if (c->layer_cb) { /* a layer timer: the group's time on its last layer */
+                    for (int k = 0; k < span; k++) kiln_layer_notify(c, i + k, batch, kiln_layer_clock_ms(), NULL, 0);
+                    const kiln_kernel_args *last = sm == 3 ? &pa : &a;
+                    kiln_layer_notify(c, i + span, batch, group_t0, last->out, last->out_pitch);
+                }
+                i += span;
                 continue;
             }
             layer_args(c, i, s0, &a);

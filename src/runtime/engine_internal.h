@@ -74,6 +74,7 @@ struct kiln_context {
     const struct kiln_cuda_backend_api_s *gpu_api; /* the loaded backend's table when gpu is set */
     kiln_layer_callback layer_cb; /* kiln_context_set_layer_callback (layers.c); NULL = off */
     void *layer_user;
+    int layer_times_only;         /* kiln_context_set_layer_timer: streamed groups run as in normal runs */
     kiln_run_timing *timing;  /* set only during kiln_context_run_timed on a GPU engine (borrowed), else NULL */
     float *gpu_layer_ms;      /* owned; GPU engines: per-layer GPU times of the last run with a layer callback */
 };

@@ -34,7 +34,9 @@ kiln_status kiln_engine_layer_info(const kiln_engine *e, int index, kiln_layer_i
     info->tactic = e->layers[index].tactic;
     info->precision = e->layers[index].precision;
     info->range = e->layers[index].range;
-    info->fused_into_next = kiln_cpu_engine_streams(e, index) != 0;
+    /* inside a streamed group (layers j .. j + span computed together) and not its last layer */
+    for (int j = index - 2; j <= index; j++)
+        if (j >= 0 && j + kiln_cpu_stream_span(kiln_cpu_engine_streams(e, j)) > index) info->fused_into_next = 1;
     if ((n->op == KILN_OP_CONV2D || n->op == KILN_OP_DENSE) && n->n_inputs >= 2) {
         /* per sample: outputs x the weights each reads (conv HWIO weights: KH*KW*Cin/groups per output; dense [K,N]) */
         const kiln_value *w = &e->g->values[n->inputs[1]];
@@ -51,7 +53,15 @@ kiln_status kiln_context_set_layer_callback(kiln_context *c, kiln_layer_callback
     if (!c) return kiln_fail(KILN_ERR_INVALID_ARGUMENT, "set_layer_callback: no context given");
     c->layer_cb = cb;
     c->layer_user = cb ? user : NULL;
+    c->layer_times_only = 0;
     return KILN_OK;
+}
+
+kiln_status kiln_context_set_layer_timer(kiln_context *c, kiln_layer_callback cb, void *user)
+{
+    kiln_status st = kiln_context_set_layer_callback(c, cb, user);
+    if (!st) c->layer_times_only = cb != NULL;
+    return st;
 }
 
 double kiln_layer_clock_ms(void)

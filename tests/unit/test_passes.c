@@ -343,7 +343,8 @@ static void test_swap_avgpool_conv(void)
     int swapped = 0, kept = 0;
     for (int i = 0; i < o->n_nodes; i++) {
         const kiln_node *n = &o->nodes[i];
-        const kiln_node *prod = o->values[n->inputs[0]].producer >= 0 ? &o->nodes[o->values[n->inputs[0]].producer] : NULL;
+        const int pi = o->values[n->inputs[0]].producer;
+        const kiln_node *prod = pi >= 0 ? &o->nodes[pi] : NULL;
         if (n->op == KILN_OP_AVGPOOL && !strcmp(n->name, "pool_a") && prod && prod->op == KILN_OP_CONV2D &&
             n->attrs.act.kind == KILN_ACT_RELU && prod->attrs.act.kind == KILN_ACT_NONE &&
             o->values[n->inputs[0]].dims[3] == 3 && n->output == o->outputs[0])

@@ -115,6 +115,60 @@ static void on_off_free(on_off *r)
     free(r->streamed);
 }
 
+/* Events a layer timer / layer callback saw in one run. */
+typedef struct {
+    int n, index[16], has_output[16];
+    double ms[16];
+} events;
+
+static void on_event(void *user, const kiln_layer_event *ev)
+{
+    events *r = user;
+    if (r->n < 16) {
+        r->index[r->n] = ev->index, r->ms[r->n] = ev->ms, r->has_output[r->n] = ev->output != NULL;
+        r->n++;
+    }
+}
+
+/* A layer timer (profiling) runs the streamed group as unprofiled runs do: bit-identical output, one event per layer,
+ * the group's members (kiln_layer_info.fused_into_next) with 0 ms and no output, the last one with both; a layer
+ * callback (per-layer compare) runs every layer on its own, each with its output. */
+static void check_layer_timer(kiln_engine *on, const on_off *r, const char *what, int span)
+{
+    const int n = kiln_engine_num_layers(on), batch = 3;
+    for (int mode = 0; mode < 2; mode++) {
+        kiln_context *ctx = NULL;
+        CHECK_OK(kiln_context_create(on, &ctx));
+        if (!ctx) return;
+        events ev = { 0 };
+        if (mode) CHECK_OK(kiln_context_set_layer_timer(ctx, on_event, &ev));
+        else CHECK_OK(kiln_context_set_layer_callback(ctx, on_event, &ev));
+        float *y = malloc(sizeof(float) * (size_t)r->ny);
+        const float *x = r->x;
+        CHECK_OK(t_run(ctx, 1, &x, 1, &y, batch));
+        int same = 1;
+        for (int64_t i = 0; i < r->ny; i++) same &= y[i] == r->streamed[i];
+        CHECK(same, "%s: output with a layer %s differs", what, mode ? "timer" : "callback");
+        CHECK(ev.n == n, "%s: %d events for %d layers", what, ev.n, n);
+        int members = 0;
+        for (int k = 0; k < ev.n && k < n; k++) {
+            kiln_layer_info li;
+            CHECK_OK(kiln_engine_layer_info(on, k, &li));
+            CHECK(ev.index[k] == k, "%s: event %d for layer %d", what, k, ev.index[k]);
+            members += li.fused_into_next;
+            if (mode && li.fused_into_next)
+                CHECK(ev.ms[k] < 0.01 && !ev.has_output[k], "%s: timer: group member %d: %g ms, output %d", what, k,
+                      ev.ms[k], ev.has_output[k]);
+            else
+                CHECK(ev.has_output[k] && ev.ms[k] > 0, "%s: %s: layer %d: %g ms, output %d", what,
+                      mode ? "timer" : "callback", k, ev.ms[k], ev.has_output[k]);
+        }
+        CHECK(members == span, "%s: %d layers marked fused_into_next, want %d", what, members, span);
+        free(y);
+        kiln_context_free(ctx);
+    }
+}
+
 static void check_case(const stream_case *c, int threads)
 {
     t_rng = 4242u;
@@ -130,10 +184,11 @@ static void check_case(const stream_case *c, int threads)
         for (int i = 0; i < on->g->n_nodes; i++)
             if (on->layers[i].stream) streams++, kind = on->layers[i].stream;
         const int want = c->residual < 0 ? 1 : 3;
-        if (kiln_cpu_isa() >= KILN_ISA_AVX512) /* the expansion, with the depthwise (1) and the projection (3) */
+        if (kiln_cpu_isa() >= KILN_ISA_AVX512) { /* the expansion, with the depthwise (1) and the projection (3) */
             CHECK(streams == 1 && kind == want, "%s: %d streamed layers, stream %d (want 1 expansion, %d)", what,
                   streams, kind, want);
-        else
+            check_layer_timer(on, &r, what, want == 3 ? 2 : 1);
+        } else
             printf("SKIP streamed kernels (no AVX-512 here): %s runs its layers one by one\n", what);
         /* through the engine file */
         char path[] = "/tmp/kiln_test_streamXXXXXX";

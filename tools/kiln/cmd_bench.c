@@ -2,8 +2,8 @@
  *
  * Warm-up for --warmUp ms, then timed runs until both --iterations runs and --duration seconds are done (trtexec's
  * rule). Latency = wall time of one kiln_context_run (CLOCK_MONOTONIC). Per-layer times come from the layer callback
- * (kiln_context_set_layer_callback), during the timed runs or, with --separateProfileRun, in runs of their own so the
- * timed runs read no per-layer clock. JSON shapes: docs/BENCH.md.
+ * (kiln_context_set_layer_timer: runs execute as unprofiled ones, streamed groups included), during the timed runs
+ * or, with --separateProfileRun, in runs of their own so the timed runs read no per-layer clock. JSON shapes: docs/BENCH.md.
  *
  * On a GPU engine every run goes through kiln_context_run_timed: CUDA events split it into H2D, GPU compute and
  * D2H, the host clock gives the enqueue time, and latency = H2D + compute + D2H (trtexec's definition). */
@@ -247,10 +247,10 @@ static void print_profile(FILE *f, const bench_result *r)
     int fused = 0;
     for (int i = 0; i < r->n_layers; i++) fused += r->layers[i].fused_into_next;
     if (fused)
-        fprintf(f, "Note: %d layer%s run%s inside the next layer in normal runs (row streaming / squeeze-excite folding, "
-                   "kiln inspect: +stream / +fold); profiled runs time every layer on its own, so these layers and the "
-                   "total are slower here than in the timed runs above\n",
-                fused, fused == 1 ? "" : "s", fused == 1 ? "s" : "");
+        fprintf(f, "Note: %d layer%s run%s inside the next layer (row streaming / squeeze-excite folding, kiln inspect: "
+                   "+stream / +fold), as in unprofiled runs: %s 0 ms, and the layer the group ends with carries the "
+                   "group's time and FLOPs\n",
+                fused, fused == 1 ? "" : "s", fused == 1 ? "s" : "", fused == 1 ? "it shows" : "they show");
 }
 
 static int write_profile_json(const char *path, const bench_result *r)
@@ -262,8 +262,10 @@ static int write_profile_json(const char *path, const bench_result *r)
         const bench_layer *l = &r->layers[i];
         fprintf(f, ",\n  {\"name\": ");
         bench_json_string(f, l->name);
-        fprintf(f, ", \"timeMs\": %.9g, \"averageMs\": %.9g, \"medianMs\": %.9g, \"percentage\": %.9g}", l->total_ms,
+        fprintf(f, ", \"timeMs\": %.9g, \"averageMs\": %.9g, \"medianMs\": %.9g, \"percentage\": %.9g", l->total_ms,
                 l->avg_ms, l->median_ms, l->percent);
+        if (l->fused_into_next) fprintf(f, ", \"fusedIntoNext\": true");
+        fprintf(f, "}");
     }
     fprintf(f, "\n]\n");
     return fclose(f) == 0 ? 0 : (cli_fail("%s: write error", path), -1);
@@ -362,6 +364,7 @@ static int summarize_profile(bench_result *r, const kiln_engine *e, const profil
     double *tot = calloc(p->run > 0 ? p->run : 1, sizeof(double));
     if (!r->layers || !col || !tot) return free(col), free(tot), cli_fail("out of memory"), -1;
     r->profile_total_ms = 0;
+    double group_flops = 0;
     for (int i = 0; i < p->n_layers; i++) {
         kiln_layer_info li;
         kiln_engine_layer_info(e, i, &li);
@@ -376,7 +379,11 @@ static int summarize_profile(bench_result *r, const kiln_engine *e, const profil
         stats_summary s;
         if (p->run && stats_summarize(col, p->run, &s, NULL) == 0) l->median_ms = s.median;
         l->avg_ms = p->run ? l->total_ms / (double)p->run : 0;
-        l->gflops = li.flops > 0 && l->median_ms > 0 ? li.flops * r->batch / l->median_ms / 1e6 : 0;
+        /* a streamed group's time is on its last layer: so are its FLOPs */
+        group_flops += li.flops;
+        l->gflops = !li.fused_into_next && group_flops > 0 && l->median_ms > 0
+                        ? group_flops * r->batch / l->median_ms / 1e6 : 0;
+        if (!li.fused_into_next) group_flops = 0;
         l->fused_into_next = li.fused_into_next;
         r->profile_total_ms += l->total_ms;
     }
@@ -550,7 +557,7 @@ static int bench(const bench_options *o)
     const int profile_inline = profile && !o->separate_profile;
     double origin = now_ms();
     sink.origin_ms = origin;
-    if (profile_inline) kiln_context_set_layer_callback(ctx, on_layer, &sink);
+    if (profile_inline) kiln_context_set_layer_timer(ctx, on_layer, &sink);
     if (timed_runs(ctx, batch, o->iterations, o->duration_s * 1e3, origin, &r.latency_ms, &r.start_ms, &r.runs,
                    profile_inline ? &sink : NULL, &gt) != 0) {
         rc = CLI_FAIL;
@@ -562,7 +569,7 @@ static int bench(const bench_options *o)
         size_t n = 0;
         double *pstart = NULL;
         sink.origin_ms = now_ms();
-        kiln_context_set_layer_callback(ctx, on_layer, &sink);
+        kiln_context_set_layer_timer(ctx, on_layer, &sink);
         int bad = timed_runs(ctx, batch, o->iterations, o->duration_s * 1e3, sink.origin_ms, NULL, &pstart, &n, &sink, NULL);
         kiln_context_set_layer_callback(ctx, NULL, NULL);
         free(pstart);
