@@ -15,6 +15,13 @@
 #include "../cpu/tactics.h"
 #include "build_opt.h"
 
+/* Whole-run timings of each stream set: rounds (the sets alternate within a round) x timings a round. On a host whose
+ * other guests take a core for a second at a time, 3 x 2 let one burst decide: MobileNetV2 builds kept 0, 1 or 3
+ * streams at random (the sets' best runs 4.0-4.3 ms with block 1 streamed, 4.2-5.3 with none); 5 x 3 costs ~0.3 s
+ * more on MobileNetV2. */
+#define STREAM_ROUNDS 5
+#define STREAM_TIMINGS 3
+
 /* Expansion outputs below this (a sample) are not streamed... */
 #define KILN_STREAM_MIN_BYTES (256 * 1024)
 /* ...unless the pair has no projection after it and its threads split channels (kiln_stream_csplit: nothing is
@@ -160,7 +167,8 @@ kiln_status kiln_choose_streams(kiln_engine *e, const kiln_build_options *o)
     kiln_status st = n ? apply(e, o, flags, with_t) : KILN_OK;
     if (!st && n && o->stream == 0 && o->tactics == KILN_TACTICS_TIMED) {
         /* Whole runs of nested stream sets (the largest expansion outputs first, then smaller ones too) and of none,
-         * alternating in 3 rounds of 2 timings (each the best of 2 runs after a warm-up); the fastest set is kept
+         * alternating in STREAM_ROUNDS rounds of STREAM_TIMINGS timings (each the best of 2 runs after a warm-up); the
+         * fastest set by its best timing is kept
          * (a streamed pair runs its 1x1 convs on the 14x32 gemm, so where a layer alone is faster on AMX, e.g.
          * MobileNetV2's 14x14 blocks, streaming only the large blocks wins: 2.8 vs 3.2 ms with all or none). */
         int64_t th[5];
@@ -169,11 +177,11 @@ kiln_status kiln_choose_streams(kiln_engine *e, const kiln_build_options *o)
         double best[5];
         int count[5];
         for (int k = 0; k <= m; k++) best[k] = -1.0;
-        for (int r = 0; r < 3 && !st; r++)
+        for (int r = 0; r < STREAM_ROUNDS && !st; r++)
             for (int k = 0; k <= m && !st; k++) {
                 count[k] = subset(e, flags, with_t, kept, th[k], f, t);
                 if ((st = apply(e, o, f, t))) break;
-                for (int q = 0; q < 2; q++) {
+                for (int q = 0; q < STREAM_TIMINGS; q++) {
                     const double ms = kiln_build_time_engine(e, 2026u);
                     if (ms > 0 && (best[k] < 0 || ms < best[k])) best[k] = ms;
                 }
