@@ -2,8 +2,9 @@
  *
  * Warm-up for --warmUp ms, then timed runs until both --iterations runs and --duration seconds are done (trtexec's
  * rule). Latency = wall time of one kiln_context_run (CLOCK_MONOTONIC). Per-layer times come from the layer callback
- * (kiln_context_set_layer_timer: runs execute as unprofiled ones, streamed groups included), during the timed runs
- * or, with --separateProfileRun, in runs of their own so the timed runs read no per-layer clock. JSON shapes: docs/BENCH.md.
+ * (kiln_context_set_layer_timer: streamed groups run together, as in unprofiled runs), during the timed runs or,
+ * with --separateProfileRun, in runs of their own so the timed runs read no per-layer clock. JSON shapes:
+ * docs/BENCH.md.
  *
  * On a GPU engine every run goes through kiln_context_run_timed: CUDA events split it into H2D, GPU compute and
  * D2H, the host clock gives the enqueue time, and latency = H2D + compute + D2H (trtexec's definition). */
@@ -247,8 +248,8 @@ static void print_profile(FILE *f, const bench_result *r)
     int fused = 0;
     for (int i = 0; i < r->n_layers; i++) fused += r->layers[i].fused_into_next;
     if (fused)
-        fprintf(f, "Note: %d layer%s run%s inside the next layer (row streaming / squeeze-excite folding, kiln inspect: "
-                   "+stream / +fold), as in unprofiled runs: %s 0 ms, and the layer the group ends with carries the "
+        fprintf(f, "Note: %d layer%s run%s inside the next layer (row streaming / squeeze-excite folding, "
+                   "kiln inspect: +stream / +fold), as in unprofiled runs: %s 0 ms, and the layer the group ends with carries the "
                    "group's time and FLOPs\n",
                 fused, fused == 1 ? "" : "s", fused == 1 ? "s" : "", fused == 1 ? "it shows" : "they show");
 }
