@@ -2,6 +2,7 @@
 #include "stream.h"
 
 #include "conv_amx.h"
+#include "conv_direct.h"
 #include "cpu_features.h"
 #include "dw_rows.h"
 #include "opt_kernels.h"
@@ -21,6 +22,12 @@ static int only_reader(const kiln_graph *g, int v, int reader, int slot)
     return 1;
 }
 
+int kiln_stream_stem(const kiln_graph *g, int i)
+{
+    return i >= 0 && i < g->n_nodes && g->nodes[i].op == KILN_OP_CONV2D && g->nodes[i].n_inputs <= 3 &&
+           kiln_conv_direct_supports(g, &g->nodes[i]);
+}
+
 int kiln_stream_pair_ok(const kiln_graph *g, int i)
 {
     if (i < 0 || i + 1 >= g->n_nodes) return 0;
@@ -33,10 +40,13 @@ int kiln_stream_pair_ok(const kiln_graph *g, int i)
     if (ew->kind != KILN_VALUE_CONSTANT || dw->kind != KILN_VALUE_CONSTANT) return 0;
     for (int j = 2; j < d->n_inputs; j++)
         if (j == 2 && in_of(g, i + 1, j)->kind != KILN_VALUE_CONSTANT) return 0; /* bias; a residual (3) is fine */
-    /* the expansion: 1x1, stride 1, no padding, one group, over the whole input */
+    /* the expansion: 1x1, stride 1, no padding, one group, over the whole input; or a stem (any window, stride and
+     * padding: the direct kernel computes an output row from the input rows its window covers) */
     const kiln_attrs *ea = &e->attrs, *da = &d->attrs;
-    if (ew->dims[0] != 1 || ew->dims[1] != 1 || ea->groups != 1 || ea->stride[0] != 1 || ea->stride[1] != 1 ||
-        ea->pads[0] || ea->pads[1] || ea->pads[2] || ea->pads[3] || y->dims[1] != x->dims[1] || y->dims[2] != x->dims[2])
+    if (!kiln_stream_stem(g, i) &&
+        (ew->dims[0] != 1 || ew->dims[1] != 1 || ea->groups != 1 || ea->stride[0] != 1 || ea->stride[1] != 1 ||
+         ea->pads[0] || ea->pads[1] || ea->pads[2] || ea->pads[3] || y->dims[1] != x->dims[1] ||
+         y->dims[2] != x->dims[2]))
         return 0;
     /* the depthwise conv reads only it, and nothing else does */
     if (d->inputs[0] != e->output || !only_reader(g, e->output, i + 1, 0)) return 0;
@@ -55,9 +65,11 @@ int kiln_stream_tactics_ok(const kiln_graph *g, int i, int t_expand, int t_dw)
 #if defined(__x86_64__)
     const kiln_cpu_tactic *e = kiln_cpu_tactic_get(KILN_OP_CONV2D, t_expand), *d = kiln_cpu_tactic_get(KILN_OP_CONV2D, t_dw);
     if (!e || !d || !e->run || !d->run || !kiln_cpu_isa_runs(KILN_ISA_AVX512)) return 0;
-    /* the AVX-512 gemm with 32- or 16-wide panels (their packing), the AVX-512 row sweep */
-    return e->isa == KILN_ISA_AVX512 && (e->gemm_nr == 32 || e->gemm_nr == 16) && e->gemm_mr > 1 &&
-           d->run == kiln_dwconv_rows_avx512;
+    /* the AVX-512 gemm with 32- or 16-wide panels (their packing), or for a stem the AVX-512 direct kernel; the
+     * AVX-512 row sweep */
+    if (d->run != kiln_dwconv_rows_avx512) return 0;
+    if (kiln_stream_stem(g, i)) return e->run == kiln_conv_direct_avx512;
+    return e->isa == KILN_ISA_AVX512 && (e->gemm_nr == 32 || e->gemm_nr == 16) && e->gemm_mr > 1;
 #else
     (void)t_expand, (void)t_dw;
     return 0;
@@ -90,7 +102,7 @@ int kiln_stream_csplit(const kiln_graph *g, int i, int nr, int threads)
 static int64_t ring_rows(const kiln_graph *g, int i, int threads, int triple)
 {
     const int64_t KH = in_of(g, i + 1, 1)->dims[0], H = g->values[g->nodes[i].output].dims[1];
-    if (triple || !(kiln_stream_csplit(g, i, 16, threads) || kiln_stream_csplit(g, i, 32, threads))) return KH;
+    if (triple || kiln_stream_stem(g, i) || !(kiln_stream_csplit(g, i, 16, threads) || kiln_stream_csplit(g, i, 32, threads))) return KH;
     return H > KH ? H : KH;
 }
 
@@ -112,9 +124,10 @@ void kiln_stream_run(int t_expand, const kiln_kernel_args *ea, const void *epack
     const kiln_cpu_tactic *p = pa ? kiln_cpu_tactic_get(KILN_OP_CONV2D, t_project) : NULL;
     const kiln_graph *g = ea->g;
     const int i = (int)(ea->node - g->nodes), threads = kiln_threadpool_size(pool);
-    const int csplit = !pa && kiln_stream_csplit(g, i, e->gemm_nr, threads);
+    const int stem = kiln_stream_stem(g, i);
+    const int csplit = !pa && !stem && kiln_stream_csplit(g, i, e->gemm_nr, threads);
     kiln_expand_dw_avx512(ea, epacked, e->gemm_nr, da, pa, ppacked, p ? p->gemm_nr : 0, csplit,
-                          ring_rows(g, i, threads, pa != NULL), pool);
+                          ring_rows(g, i, threads, pa != NULL), stem, pool);
 #else
     (void)t_expand, (void)ea, (void)epacked, (void)da, (void)t_project, (void)pa, (void)ppacked, (void)pool;
 #endif

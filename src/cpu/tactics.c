@@ -44,10 +44,13 @@ static int dw_ok(const kiln_graph *g, const kiln_node *n)
     return w->dims[2] == 1 && n->attrs.groups == x->dims[3] && w->dims[3] == x->dims[3];
 }
 
-/* the one-vector-wide gemm: only where a 32-wide tile would compute mostly padding */
+/* the one-vector-wide gemm: where 16-wide panels compute less padding than 32-wide ones (16 or fewer channels; 40,
+ * 48, 80, 112: EfficientNet-B0's 28x28 240 -> 40 projection 0.085 vs 0.121 ms on the 14x32 tile, best of 15 at two
+ * threads on Zen 4, bench/cpu_conv_layers 28 28 240 40 1 1 2) */
 static int conv_narrow_ok(const kiln_graph *g, const kiln_node *n)
 {
-    return conv_ok(g, n) && val(g, n, 1)->dims[3] / n->attrs.groups <= 16 && !dw_ok(g, n); /* not depthwise */
+    const int64_t c = conv_ok(g, n) ? val(g, n, 1)->dims[3] / n->attrs.groups : 0;
+    return c > 0 && c % 32 > 0 && c % 32 <= 16 && !dw_ok(g, n); /* not depthwise */
 }
 
 static int dense_ok(const kiln_graph *g, const kiln_node *n)
@@ -117,7 +120,7 @@ static const kiln_cpu_tactic conv_tactics[] = {
     /* depthwise row sweep (dw_rows.h): input vectors shared by neighbouring windows loaded once */
     { "conv_dw_rows_avx512", KILN_ISA_AVX512, 18, 0, 0, dw_ok, X86(kiln_dwconv_rows_avx512) },
     { "conv_dw_rows_avx2", KILN_ISA_AVX2, 8, 0, 0, dw_ok, X86(kiln_dwconv_rows_avx2) },
-    /* one vector wide, for 16 or fewer output channels per group */
+    /* one vector wide, where 32-wide panels would compute more padding (conv_narrow_ok) */
     { "conv_gemm_avx512_16x16", KILN_ISA_AVX512, 2, 16, 16, conv_narrow_ok, X86(kiln_gemm_16x16_avx512) },
     /* AMX tiles at float32 accuracy (conv_amx.h): packing and workspace from kiln_amx_*, found by kiln_amx_is(run) */
     { "conv_amx_bf16x6", KILN_ISA_AVX512, 12, 0, 0, kiln_amx_supports, X86(kiln_conv_amx_bf16x6) },
@@ -288,7 +291,8 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
             const int64_t m = gemm_rows(g, n, batch_max);
             const int stem = val(g, n, 1)->dims[2] < 16 && val(g, n, 1)->dims[0] * val(g, n, 1)->dims[1] > 1;
             pref = stem || (m + 13) / 14 * 14 > (m + 7) / 8 * 8 + m / 8 ? conv_gemm_small : conv_gemm;
-            /* 16 or fewer output channels: the one-vector-wide 16x16 tile (1.1-1.2x the 32-wide ones there) */
+            /* channels per group 16 or fewer, or 16 past a multiple of 32 (40, 48, 80, 112): the one-vector-wide
+             * 16x16 tile (1.1-1.4x the 32-wide ones there) */
             if (!stem && conv_narrow_ok(g, n) && kiln_cpu_tactic_usable(g, n, 19)) return 19;
         }
         break;

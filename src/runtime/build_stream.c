@@ -1,5 +1,5 @@
-/* Row streaming choices of a CPU engine (src/cpu/stream.h): which expansion convs are computed inside the depthwise
- * conv after them, which squeeze-excites are folded into the 1x1 conv after them.
+/* Row streaming choices of a CPU engine (src/cpu/stream.h): which expansion convs (and stems) are computed inside the
+ * depthwise conv after them, which squeeze-excites are folded into the 1x1 conv after them.
  *
  * Candidates are the pairs the kernels take (kiln_stream_tactics_ok with the chosen tactics, a dense expansion output)
  * whose expansion output is at least KILN_STREAM_MIN_BYTES a sample: smaller ones stay in the L2 cache between the
@@ -51,6 +51,13 @@ static int stream_gemm_tactic(const kiln_graph *g, int i, int t)
     return c > 0 && kiln_cpu_tactic_usable(g, &g->nodes[i], c) ? c : t;
 }
 
+/* The tactic a streamed stem runs with: the AVX-512 direct kernel (the one the streamed kernel calls row by row). */
+static int stream_stem_tactic(const kiln_graph *g, int i, int t)
+{
+    const int c = kiln_cpu_tactic_find(KILN_OP_CONV2D, "conv_direct_avx512");
+    return c > 0 && kiln_cpu_tactic_usable(g, &g->nodes[i], c) ? c : t;
+}
+
 /* Candidates into flags[] (1 on the expansion) and the tactics their layers run with when streamed into
  * dw_tactic[]; returns how many. */
 static int mark(const kiln_engine *e, const kiln_build_options *o, int32_t *flags, int32_t *dw_tactic)
@@ -77,7 +84,8 @@ static int mark(const kiln_engine *e, const kiln_build_options *o, int32_t *flag
             continue;
         }
         /* a depthwise conv timed faster alone with another kernel still streams with the row sweep */
-        const int t_exp = stream_gemm_tactic(g, i, e->layers[i].tactic);
+        const int t_exp = kiln_stream_stem(g, i) ? stream_stem_tactic(g, i, e->layers[i].tactic)
+                                                 : stream_gemm_tactic(g, i, e->layers[i].tactic);
         const int t_dw = stream_dw_tactic(g, i, t_exp, e->layers[i + 1].tactic);
         if (t_dw < 0) continue;
         /* the projection after it too, when it can (its output row computed as soon as the depthwise row is) */

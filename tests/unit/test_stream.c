@@ -1,4 +1,4 @@
-/* Row streaming (src/cpu/stream.h): an expansion 1x1 conv computed into per-thread rings inside the depthwise conv
+/* Row streaming (src/cpu/stream.h): an expansion 1x1 conv (or a stem conv) computed into per-thread rings inside the depthwise conv
  * after it (and the projection 1x1 conv after that, row by row, with and without a residual), and a squeeze-excite folded into the 1x1 conv after it, give bit-identical outputs to running the two
  * layers one after the other and agree with the reference oracle; for 3x3 / 5x5 depthwise convs at stride 1 / 2 ('same' padding, asymmetric when strided), output widths 7,
  * 14, 21, vector and scalar activations, 1 to 3 threads and batches of several samples; the choice survives an engine
@@ -17,7 +17,27 @@ typedef struct {
     int residual; /* 1: the projection back to Cin channels + x (stride 1): MobileNetV2's residual blocks; -1: no
                    * projection (the depthwise conv is the output: a pair, EfficientNet's blocks with a
                    * squeeze-excite between) */
+    int stem;     /* > 0: the first conv is a stem instead of the 1x1 expansion: stem x stem, stride 2, 'same'
+                   * (asymmetric) padding, on Cin <= 4 channels (the direct kernel): MobileNetV2 / EfficientNet's
+                   * first layers */
 } stream_case;
+
+/* A stem conv: k x k stride 2 'same' (TensorFlow's: the odd padding cell at the bottom / right), Cin -> cout. */
+static int stem_conv(kiln_graph *g, int x, int k, int cout)
+{
+    const int64_t H = g->values[x].dims[1], W = g->values[x].dims[2], cin = g->values[x].dims[3];
+    const int64_t OH = (H + 1) / 2, OW = (W + 1) / 2, ph = (OH - 1) * 2 + k - H, pw = (OW - 1) * 2 + k - W;
+    int64_t wd[4] = { k, k, cin, cout }, bd[1] = { cout };
+    const float s = 1.0f / sqrtf((float)(k * k * cin));
+    int ins[3] = { x, t_const(g, "stem/kernel", 4, wd, -s, s), t_const(g, "stem/bias", 1, bd, -0.2f, 0.2f) };
+    kiln_attrs a;
+    kiln_attrs_init(&a);
+    a.kernel[0] = a.kernel[1] = k;
+    a.stride[0] = a.stride[1] = 2;
+    a.pads[0] = (int)(ph / 2), a.pads[2] = (int)(ph - ph / 2);
+    a.pads[1] = (int)(pw / 2), a.pads[3] = (int)(pw - pw / 2);
+    return kiln_graph_add_node(g, KILN_OP_CONV2D, "stem", ins, 3, &a);
+}
 
 /* x -> 1x1 conv (Cin -> C) + act -> depthwise KxK stride S + act -> 1x1 conv (C -> 8, or C -> Cin + x) */
 static kiln_graph *make_graph(const stream_case *c)
@@ -25,9 +45,10 @@ static kiln_graph *make_graph(const stream_case *c)
     kiln_graph *g = kiln_graph_new();
     int64_t xd[4] = { 1, c->H, c->W, c->Cin };
     int x = kiln_graph_add_input(g, "x", 4, xd);
-    int e = t_act(g, "expand_act", t_conv(g, "expand", x, 1, c->C), c->act);
-    const int64_t OH = (c->H + c->S - 1) / c->S, OW = (c->W + c->S - 1) / c->S;
-    const int64_t ph = (OH - 1) * c->S + c->K - c->H, pw = (OW - 1) * c->S + c->K - c->W;
+    int e = t_act(g, "expand_act", c->stem ? stem_conv(g, x, c->stem, c->C) : t_conv(g, "expand", x, 1, c->C), c->act);
+    const int64_t H = g->values[e].dims[1], W = g->values[e].dims[2];
+    const int64_t OH = (H + c->S - 1) / c->S, OW = (W + c->S - 1) / c->S;
+    const int64_t ph = (OH - 1) * c->S + c->K - H, pw = (OW - 1) * c->S + c->K - W;
     int64_t wd[4] = { c->K, c->K, 1, c->C }, bd[1] = { c->C };
     int ins[3] = { e, t_const(g, "dw/kernel", 4, wd, -0.4f, 0.4f), t_const(g, "dw/bias", 1, bd, -0.2f, 0.2f) };
     kiln_attrs a;
@@ -175,8 +196,8 @@ static void check_case(const stream_case *c, int threads)
     kiln_network *net = t_network(make_graph(c));
     const kiln_graph *g = net->g;
     char what[160];
-    snprintf(what, sizeof what, "%dx%dx%d -> %d, dw %dx%d/%d, act %d, %d thread(s)", c->H, c->W, c->Cin, c->C, c->K,
-             c->K, c->S, (int)c->act.kind, threads);
+    snprintf(what, sizeof what, "%dx%dx%d -> %s%d, dw %dx%d/%d, act %d, %d thread(s)", c->H, c->W, c->Cin,
+             c->stem ? "stem " : "", c->C, c->K, c->K, c->S, (int)c->act.kind, threads);
     on_off r;
     if (on_off_run(net, threads, 1e-5f, what, "streamed", &r)) {
         kiln_engine *on = r.on;
@@ -260,7 +281,7 @@ static void check_se_fold(int H, int W, int C, int Cr, int Cout, int conv_weight
 /* A stream field on a layer that is not a streamable expansion (the depthwise conv) is refused at load. */
 static void check_corrupt(void)
 {
-    stream_case c = { 14, 14, 16, 32, 3, 1, { KILN_ACT_RELU, 0.0f, 6.0f, 0.0f }, 0 };
+    stream_case c = { 14, 14, 16, 32, 3, 1, { KILN_ACT_RELU, 0.0f, 6.0f, 0.0f }, 0, 0 };
     kiln_network *net = t_network(make_graph(&c));
     kiln_engine *e = build(net, -1, 1);
     if (e) {
@@ -289,13 +310,18 @@ int main(void)
     const kiln_act relu6 = { KILN_ACT_RELU, 0.0f, 6.0f, 0.0f }, relu = { KILN_ACT_RELU, 0.0f, INFINITY, 0.0f };
     const kiln_act swish = { KILN_ACT_SWISH, 0.0f, 0.0f, 0.0f }, leaky = { KILN_ACT_RELU, 0.1f, INFINITY, 0.0f };
     const stream_case cases[] = {
-        { 14, 14, 16, 32, 3, 1, relu6, 0 }, { 28, 28, 8, 48, 3, 2, relu, 0 }, { 14, 21, 16, 32, 5, 1, swish, 0 },
-        { 28, 28, 24, 64, 5, 2, swish, 0 }, { 7, 7, 32, 96, 3, 1, leaky, 0 }, { 14, 14, 40, 16, 3, 1, relu6, 0 },
-        { 14, 14, 24, 144, 3, 1, relu6, 1 }, { 21, 14, 16, 96, 5, 1, swish, 1 },
+        { 14, 14, 16, 32, 3, 1, relu6, 0, 0 }, { 28, 28, 8, 48, 3, 2, relu, 0, 0 }, { 14, 21, 16, 32, 5, 1, swish, 0, 0 },
+        { 28, 28, 24, 64, 5, 2, swish, 0, 0 }, { 7, 7, 32, 96, 3, 1, leaky, 0, 0 }, { 14, 14, 40, 16, 3, 1, relu6, 0, 0 },
+        { 14, 14, 24, 144, 3, 1, relu6, 1, 0 }, { 21, 14, 16, 96, 5, 1, swish, 1, 0 },
         /* pairs: threads split the expansion's channel panels where recomputed rows would cost more (stream_csplit:
          * 7x7 5x5 at 2 and 3 threads; 14x14 3x3 with 3 panels at 3 threads; 80 channels: a partial last panel) */
-        { 7, 7, 32, 192, 5, 1, swish, -1 }, { 14, 14, 16, 96, 3, 1, relu6, -1 }, { 14, 14, 24, 80, 5, 2, swish, -1 },
-        { 28, 14, 16, 64, 3, 1, leaky, -1 },
+        { 7, 7, 32, 192, 5, 1, swish, -1, 0 }, { 14, 14, 16, 96, 3, 1, relu6, -1, 0 }, { 14, 14, 24, 80, 5, 2, swish, -1, 0 },
+        { 28, 14, 16, 64, 3, 1, leaky, -1, 0 },
+        /* stems (the direct kernel's rows into the ring): 3x3/2 RGB -> 32, dw 3x3/1, projection (MobileNetV2) or
+         * not (EfficientNet, swish); a 7x7/2 one-channel stem into a 5x5/2 dw (odd input: the window leaves the
+         * image at the bottom / right); 4 channels into 48 (a partial second panel) */
+        { 28, 28, 3, 32, 3, 1, relu6, 0, 3 }, { 28, 42, 3, 32, 3, 1, swish, -1, 3 },
+        { 27, 55, 1, 32, 5, 2, relu, -1, 7 }, { 28, 28, 4, 48, 3, 1, leaky, 0, 5 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int threads = 1; threads <= 3; threads++) check_case(&cases[i], threads);

@@ -263,7 +263,8 @@ static inline void avx512_uniform_tile_14x32(const float *const *tap, int ntaps,
 #undef UNIFORM_TILE
 
 /* one vector wide: layers with 16 or fewer output channels (MobileNetV2 / EfficientNet's first projections), where
- * the 32-wide tiles compute half zeros */
+ * the 32-wide tiles compute half zeros, or 16 past a multiple of 32 (EfficientNet's 40 / 80 / 112: tactics.c
+ * conv_narrow_ok) */
 #define MR 16
 #define NRV 1
 #define NR_LIT 16
