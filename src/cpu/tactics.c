@@ -53,6 +53,13 @@ static int conv_narrow_ok(const kiln_graph *g, const kiln_node *n)
     return c > 0 && c % 32 > 0 && c % 32 <= 16 && !dw_ok(g, n); /* not depthwise */
 }
 
+/* the 7-row gemm tiles: output maps of 7 x 7 (every tile whole at any batch) */
+static int conv_rows7_ok(const kiln_graph *g, const kiln_node *n)
+{
+    const kiln_value *y = &g->values[n->output];
+    return conv_ok(g, n) && !dw_ok(g, n) && y->rank == 4 && y->dims[1] * y->dims[2] == 49;
+}
+
 static int dense_ok(const kiln_graph *g, const kiln_node *n)
 {
     return n->op == KILN_OP_DENSE && weights_const(g, n) && val(g, n, 1)->rank == 2;
@@ -124,6 +131,9 @@ static const kiln_cpu_tactic conv_tactics[] = {
     { "conv_gemm_avx512_16x16", KILN_ISA_AVX512, 2, 16, 16, conv_narrow_ok, X86(kiln_gemm_16x16_avx512) },
     /* AMX tiles at float32 accuracy (conv_amx.h): packing and workspace from kiln_amx_*, found by kiln_amx_is(run) */
     { "conv_amx_bf16x6", KILN_ISA_AVX512, 12, 0, 0, kiln_amx_supports, X86(kiln_conv_amx_bf16x6) },
+    /* 7 rows: 7x7 maps (49 pixels, 7 tiles) without the 14-row tile's half-empty last tile (conv_rows7_ok) */
+    { "conv_gemm_avx512_7x48", KILN_ISA_AVX512, 2, 48, 7, conv_rows7_ok, X86(kiln_gemm_7x48_avx512) },
+    { "conv_gemm_avx512_7x64", KILN_ISA_AVX512, 2, 64, 7, conv_rows7_ok, X86(kiln_gemm_7x64_avx512) },
 };
 
 static const kiln_cpu_tactic dense_tactics[] = {
@@ -294,6 +304,12 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
             /* channels per group 16 or fewer, or 16 past a multiple of 32 (40, 48, 80, 112): the one-vector-wide
              * 16x16 tile (1.1-1.4x the 32-wide ones there) */
             if (!stem && conv_narrow_ok(g, n) && kiln_cpu_tactic_usable(g, n, 19)) return 19;
+            /* 7x7 maps: the 7-row tiles (every tile whole), 64 wide unless 48-wide panels pad less (192, 320) */
+            if (!stem && conv_rows7_ok(g, n)) {
+                const int64_t c = val(g, n, 1)->dims[3] / n->attrs.groups;
+                const int t7 = (c + 63) / 64 * 64 <= (c + 47) / 48 * 48 ? 22 : 21;
+                if (kiln_cpu_tactic_usable(g, n, t7)) return t7;
+            }
         }
         break;
     case KILN_OP_DENSE: pref = gemm_rows(g, n, batch_max) < 4 ? dense_gemv : dense_big; break;

@@ -460,6 +460,12 @@ int main(void)
         { 17, 1, 400, 24, 1, 1, 1, 0, 1, 1, 1, 1, 2, 0, 0 },
         { 5, 5, 40, 12, 1, 1, 1, 0, 1, 3, 1, 1, 1, 3, 2 },
         { 5, 5, 24, 30, 1, 1, 1, 0, 1, 2, 1, 0, 1, 0, 4 },
+        /* 7-row tiles (7x48, 7x64: 7x7 output maps): K blocks, residual, a partial last panel (70, 100), batch 3,
+         * a padded 3x3, a strided 1x1 from 14x14, swish / relu6, pitches */
+        { 7, 7, 400, 70, 1, 1, 1, 0, 1, 1, 1, 1, 3, 0, 0 },
+        { 7, 7, 64, 100, 3, 1, 1, 1, 1, 3, 1, 0, 1, 0, 0 },
+        { 14, 14, 48, 96, 1, 2, 1, 0, 1, 2, 1, 1, 2, 0, 0 },
+        { 7, 7, 32, 64, 1, 1, 1, 0, 1, 4, 0, 0, 1, 3, 5 },
         /* direct small-Cin kernels (conv_direct.inc): stems with odd sizes, asymmetric pads, Cout not a multiple of
          * the 2-vector block, Cin 1..4, dilation, residual, a scalar activation, pitches; widths over several tiles */
         { 15, 31, 3, 32, 3, 2, 1, 1, 1, 2, 1, 0, 1, 0, 0 },

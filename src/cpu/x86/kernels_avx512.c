@@ -45,6 +45,22 @@
 #undef NRV
 #undef NR_LIT
 
+#define MR 7
+#define NRV 3
+#define NR_LIT 48
+#include "../gemm_variant.inc"
+#undef MR
+#undef NRV
+#undef NR_LIT
+
+#define MR 7
+#define NRV 4
+#define NR_LIT 64
+#include "../gemm_variant.inc"
+#undef MR
+#undef NRV
+#undef NR_LIT
+
 /* The K loop of both 14x32 kernels (label 1): per k, the 32 weights into zmm28/29, this tile's share of the next
  * block's weights prefetched into L2, 14 broadcasts x 2 FMAs (avx512_tile14.h), then every pointer one k on. */
 #define T14_K_LOOP \
