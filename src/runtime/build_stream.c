@@ -41,12 +41,13 @@ static int stream_dw_tactic(const kiln_graph *g, int i, int t_expand, int t_dw)
     return t > 0 && kiln_cpu_tactic_usable(g, &g->nodes[i + 1], t) && kiln_stream_tactics_ok(g, i, t_expand, t) ? t : -1;
 }
 
-/* The 1x1 conv tactic a stream runs with: the chosen one when it is a gemm (packed panels the streamed kernels
- * call row by row), else the AVX-512 14x32 gemm (e.g. for a layer timed faster alone on AMX). */
+/* The 1x1 conv tactic a stream runs with: the chosen one when it is a gemm with the 16- or 32-wide panels the
+ * streamed kernels call row by row, else the AVX-512 14x32 gemm (e.g. for a layer timed faster alone on AMX or on a
+ * 7-row tile). */
 static int stream_gemm_tactic(const kiln_graph *g, int i, int t)
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)g->nodes[i].op, t);
-    if (k && k->run && k->gemm_nr > 0 && k->gemm_mr > 0) return t;
+    if (k && k->run && (k->gemm_nr == 16 || k->gemm_nr == 32) && k->gemm_mr > 0) return t;
     const int c = kiln_cpu_tactic_find((kiln_op)g->nodes[i].op, "conv_gemm_avx512_14x32");
     return c > 0 && kiln_cpu_tactic_usable(g, &g->nodes[i], c) ? c : t;
 }
