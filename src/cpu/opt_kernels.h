@@ -49,7 +49,14 @@ typedef struct {
     const float *a_scale; /* kiln_kernel_args.in0_scale (1x1 convs): each tile group's input rows are copied into
                            * a_scratch multiplied by it, and the tiles read the copy; NULL = none */
     float *a_scratch;    /* per thread KILN_GEMM_SCALE_FLOATS(Cin) floats (workspace after the zero row) */
+    int c_init;          /* 1: y already holds the residual (the planner put y over it): the first K block adds to
+                          * it like a partial sum and res is NULL (kiln_gemm_res_in_place) */
 } kiln_gemm_geom;
+/* A residual the output was planned over (res == y, dense): becomes the output's initial partial sums. */
+static inline void kiln_gemm_res_in_place(kiln_gemm_geom *G)
+{
+    if (G->res && (const float *)G->y == G->res && G->YP == G->Cout) G->res = NULL, G->c_init = 1;
+}
 /* Scratch of one thread of a gemm with a_scale: up to 4 tiles of KILN_GEMM_MAX_MR rows of Cin floats. */
 #define KILN_GEMM_SCALE_FLOATS(cin) ((int64_t)4 * KILN_GEMM_MAX_MR * (cin))
 

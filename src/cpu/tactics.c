@@ -366,6 +366,14 @@ void kiln_pack_gemm(const kiln_graph *g, const kiln_node *n, int nr, float *dst)
         }
 }
 
+int kiln_cpu_tactic_writes_over_residual(const kiln_graph *g, const kiln_node *n, int t)
+{
+    (void)g;
+    if (n->op != KILN_OP_CONV2D || n->n_inputs < 4) return 0;
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get(KILN_OP_CONV2D, t);
+    return k && k->run && k->gemm_nr > 0 && k->gemm_mr > 0;
+}
+
 void kiln_gemm_geom_init(const kiln_kernel_args *a, const void *packed, kiln_gemm_geom *G)
 {
     const kiln_graph *g = a->g;

@@ -36,6 +36,10 @@ const char *kiln_cpu_tactic_name(kiln_op op, int t);
 /* The tactic that runs here for a recorded one: follows fallbacks until its ISA is available and it supports the
  * node (0 at worst). */
 int kiln_cpu_tactic_resolve(const kiln_graph *g, const kiln_node *n, int t);
+/* 1 when tactic t computes the node (a conv with a residual, input 3) correctly with its output in the residual's
+ * bytes: the gemm tactics (gemm_variant.inc starts from the residual as the output's partial sums), whose ISA
+ * fallbacks are gemm tactics too. The memory planner may then give the output the residual's buffer. */
+int kiln_cpu_tactic_writes_over_residual(const kiln_graph *g, const kiln_node *n, int t);
 /* 1 when tactic t may be chosen for the node on this machine (supports it, ISA available). */
 int kiln_cpu_tactic_usable(const kiln_graph *g, const kiln_node *n, int t);
 /* Deterministic choice from the node alone (shapes, attributes, batch_max) and this machine's ISA. */

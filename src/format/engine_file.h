@@ -4,9 +4,11 @@
 #define KILN_FORMAT_ENGINE_FILE_H
 
 #define KILN_ENGINE_MAGIC "KILNENG\0"      /* 8 bytes, the NUL included */
-#define KILN_ENGINE_FORMAT_VERSION 6u /* v2: attrs act2, plan value_pitch, build report; v3: layer precision, range;
+#define KILN_ENGINE_FORMAT_VERSION 7u /* v2: attrs act2, plan value_pitch, build report; v3: layer precision, range;
                                         * v4: header flag KILN_EF_FLAG_FIXED_SHAPE; v5: options pass_batch;
-                                        * v6: layer stream (CPU row streaming) */
+                                        * v6: layer stream (CPU row streaming); v7: same grammar, new meanings a v6
+                                        * reader would run wrongly: a conv's output planned over its residual, stream
+                                        * 1 on stems */
 #define KILN_EF_FLAG_FIXED_SHAPE 1u   /* header flags bit 0: fixed-shape engine (kiln_graph.fixed_shape) */
 #define KILN_ENGINE_ENDIAN_MARKER 0x01020304u
 

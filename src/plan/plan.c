@@ -301,12 +301,13 @@ static int is_elementwise_in_place(const kiln_graph *g, const kiln_node *n, int 
 kiln_status kiln_plan_memory_full(const kiln_graph *g, int batch, int eliminate_concat, int in_place,
                                   int64_t *value_offset, int64_t *value_pitch, kiln_plan_stats *stats)
 {
-    return kiln_plan_memory_groups(g, batch, eliminate_concat, in_place, NULL, NULL, value_offset, value_pitch, stats);
+    return kiln_plan_memory_groups(g, batch, eliminate_concat, in_place, NULL, NULL, NULL, value_offset, value_pitch,
+                                   stats);
 }
 
 kiln_status kiln_plan_memory_groups(const kiln_graph *g, int batch, int eliminate_concat, int in_place,
-                                    const int32_t *band_first, const int32_t *band_last, int64_t *value_offset,
-                                    int64_t *value_pitch, kiln_plan_stats *stats)
+                                    const int32_t *band_first, const int32_t *band_last, const uint8_t *res_in_place,
+                                    int64_t *value_offset, int64_t *value_pitch, kiln_plan_stats *stats)
 {
     if (!band_first || !band_last) band_first = band_last = NULL;
     int nv = g->n_values;
@@ -402,7 +403,11 @@ kiln_status kiln_plan_memory_groups(const kiln_graph *g, int batch, int eliminat
             if (P.pinned[y] || !alias_root[y] || P.parent[y] != y) continue;
             if (band_first && band_first[i] != band_last[i]) continue; /* its group reads x after it writes y */
             int is_copy = n->op == KILN_OP_RESHAPE || n->op == KILN_OP_IDENTITY;
-            for (int slot = 0; slot < n->n_inputs && slot < 2; slot++) {
+            /* slots 0, 1 (elementwise ops, copies), then 3 (a conv's residual, where its kernel allows) */
+            const int res_slot = res_in_place && res_in_place[i] && n->op == KILN_OP_CONV2D && n->n_inputs > 3;
+            for (int si = 0; si < 3; si++) {
+                const int slot = si < 2 ? si : 3;
+                if (slot >= n->n_inputs || (slot == 3 && !res_slot)) continue;
                 int x = n->inputs[slot];
                 if (P.pinned[x]) continue;
                 int rx = find(&P, x, NULL);
@@ -410,7 +415,13 @@ kiln_status kiln_plan_memory_groups(const kiln_graph *g, int batch, int eliminat
                 if (kiln_plan_value_bytes(&g->values[x], batch) != kiln_plan_value_bytes(&g->values[y], batch))
                     continue;
                 if (!is_copy) {
-                    if (!is_elementwise_in_place(g, n, slot)) continue;
+                    if (slot < 3 && !is_elementwise_in_place(g, n, slot)) continue;
+                    /* a conv reads its other inputs' rows at other places than it writes: none may share the
+                     * residual's buffer (y = conv(x) + x) */
+                    int shared = 0;
+                    for (int k = 0; slot == 3 && k < 3 && k < n->n_inputs; k++)
+                        shared |= !P.pinned[n->inputs[k]] && find(&P, n->inputs[k], NULL) == rx;
+                    if (shared) continue;
                     int dies = 1; /* nobody reads any member of x's buffer after this node */
                     for (int w = 0; w < nv && dies; w++)
                         if (!P.pinned[w] && find(&P, w, NULL) == rx && P.last[w] > i) dies = 0;

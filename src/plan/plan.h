@@ -63,10 +63,14 @@ kiln_status kiln_plan_memory_full(const kiln_graph *g, int batch, int eliminate_
 /* The same for an engine whose layers run in band groups (src/runtime/bands.c: layers first..last run interleaved,
  * a band of rows at a time): band_first[i] / band_last[i] (g->n_nodes entries each) are the first and last layer of
  * layer i's group (both i when it runs alone). Every value a grouped layer reads or writes is then live over its
- * whole group, and grouped layers never write in place. NULL arrays: no groups (kiln_plan_memory_full). */
+ * whole group, and grouped layers never write in place. NULL arrays: no groups (kiln_plan_memory_full).
+ * res_in_place (g->n_nodes entries, or NULL: none): 1 where layer i's kernel may write its output over its residual
+ * input (input 3 of a fused conv: the CPU gemm kernels, which then start from the residual as their partial sums);
+ * with in_place, such a layer takes its residual's buffer when nothing reads that buffer after it (ResNet's
+ * 56x56x256 block outputs: one 3.2 MB buffer read and written back instead of a second one written). */
 kiln_status kiln_plan_memory_groups(const kiln_graph *g, int batch, int eliminate_concat, int in_place,
-                                    const int32_t *band_first, const int32_t *band_last, int64_t *value_offset,
-                                    int64_t *value_pitch, kiln_plan_stats *stats);
+                                    const int32_t *band_first, const int32_t *band_last, const uint8_t *res_in_place,
+                                    int64_t *value_offset, int64_t *value_pitch, kiln_plan_stats *stats);
 /* Ops whose kernels honour kiln_kernel_args.in_pitch[slot] / out_pitch (src/cpu/kernel.h). */
 int kiln_plan_op_reads_pitch(int op, int slot);
 int kiln_plan_op_writes_pitch(int op);

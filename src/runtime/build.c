@@ -132,6 +132,8 @@ static kiln_status build(const kiln_network *net, const kiln_build_options *o, k
     if (o->device == KILN_DEVICE_CUDA && (st = kiln_build_cuda_layers(o, e))) return st;
     /* CPU layers: pick each layer's kernel (timed or heuristic), then pack weights for the kernels that run here. */
     if (o->device != KILN_DEVICE_CUDA && (st = kiln_cpu_choose_tactics(e, o))) return st;
+    /* the tactics known, plan again: CPU gemm convs may write their output over their residual (plan.h) */
+    if (o->device != KILN_DEVICE_CUDA && (st = kiln_engine_plan(e, o, &sum))) return st;
     if ((st = kiln_cpu_engine_prepare(e))) return st;
     if (o->device != KILN_DEVICE_CUDA && (st = kiln_choose_pass_batch(e, o))) return st;
     if (o->device != KILN_DEVICE_CUDA && (st = kiln_choose_streams(e, o))) return st; /* may re-plan the memory */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../core/status.h"
+#include "../cpu/tactics.h"
 #include "../opt/opt.h"
 #include "../plan/plan.h"
 #include "build_opt.h"
@@ -51,10 +52,15 @@ kiln_status kiln_engine_plan(kiln_engine *e, const kiln_build_options *o, int64_
     int concat = kiln_opt_pass_enabled(o->disabled_passes, "eliminate_concat");
     /* in-place reuse goes with the optimizer: --no-fusion ("all") plans one buffer per activation */
     int in_place = kiln_opt_pass_enabled(o->disabled_passes, "in_place");
+    /* CPU gemm convs may write over their residual (gemm_variant.inc: the output then holds the first partial sums) */
+    uint8_t *res_ip = calloc((size_t)g->n_nodes + 1, 1);
+    for (int i = 0; res_ip && e->layers && i < g->n_nodes; i++)
+        res_ip[i] = e->layers[i].backend == 0 && kiln_cpu_tactic_writes_over_residual(g, &g->nodes[i], e->layers[i].tactic);
     kiln_status st = kiln_plan_memory_groups(g, e->batch_max, concat, in_place, streams ? first : NULL,
-                                             streams ? last : NULL, e->value_offset, e->value_pitch, &ps);
+                                             streams ? last : NULL, res_ip, e->value_offset, e->value_pitch, &ps);
     free(first);
     free(last);
+    free(res_ip);
     if (st) return st;
     e->arena_bytes = ps.arena_bytes;
     e->plan_lower_bound = ps.lower_bound;

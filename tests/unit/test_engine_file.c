@@ -1,4 +1,4 @@
-/* Engine file v6 (docs/ENGINE_FORMAT.md): save -> load gives identical outputs with the weights used in place from
+/* Engine file v7 (docs/ENGINE_FORMAT.md): save -> load gives identical outputs with the weights used in place from
  * the mapping; truncated, non-engine, corrupt (checksum), wrong-version and wrong-target files are refused with the
  * matching status and message; and files whose checksum is valid but whose content is nonsense are refused (or, if
  * they happen to be consistent, run) without reading out of bounds — run this under ASan to see that. */
@@ -122,7 +122,7 @@ int main(void)
     size_t n = 0;
     uint8_t *img = slurp(tmp_path, &n);
     uint8_t *b = malloc(n);
-    CHECK(n > 100 && !memcmp(img, "KILNENG\0", 8) && get32(img + 8) == 6 && get32(img + 12) == 0x01020304u,
+    CHECK(n > 100 && !memcmp(img, "KILNENG\0", 8) && get32(img + 8) == 7 && get32(img + 12) == 0x01020304u,
           "header bytes");
     CHECK(crc32_bitwise(img, n - 4) == get32(img + n - 4), "the trailer is not the CRC-32 of the file");
     CHECK(((uint64_t)get32(img + 16) | (uint64_t)get32(img + 20) << 32) == n, "declared size");
@@ -152,7 +152,7 @@ int main(void)
     memcpy(b, img, n);
     put32(b + 8, 1);
     spit(tmp_bad, b, n);
-    expect_load_fails(tmp_bad, KILN_ERR_VERSION, "wrong version (file v1, this kiln reads v6)", "version 1");
+    expect_load_fails(tmp_bad, KILN_ERR_VERSION, "wrong version (file v1, this kiln reads v7)", "version 1");
     /* ---- byte order ---- */
     memcpy(b, img, n);
     put32(b + 12, 0x04030201u);
