@@ -23,6 +23,8 @@
  *   KILN_BENCH_TACTIC=NAME KILN_BENCH_RUNS=N /tmp/conv_layers ...   only tactics whose name contains NAME, N runs
  *                                            each (default 15): for perf stat / perf record on one kernel
  *   KILN_BENCH_ACT=swish /tmp/conv_layers ...  swish (x * sigmoid(x), EfficientNet's) instead of ReLU
+ *   KILN_BENCH_RES=sep|inplace /tmp/conv_layers ...  with a residual input (ResNet's fused add): its own buffer, or
+ *                                            the output's bytes (written over, as the planner does when it dies)
  */
 #include <immintrin.h>
 #include <time.h>
@@ -45,7 +47,13 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
     kiln_graph *g = kiln_graph_new();
     int64_t xd[4] = { 1, H, W, Cin }, wd[4] = { K, K, Cin / groups, Cout }, bd[1] = { Cout };
     int x = kiln_graph_add_input(g, "x", 4, xd);
-    int ins[3] = { x, t_const(g, "w", 4, wd, -1, 1), t_const(g, "b", 1, bd, -1, 1) };
+    /* KILN_BENCH_RES=sep: a residual input (ResNet's fused add) in its own buffer; =inplace: the output's own bytes
+     * (as planned when the residual dies at the conv: plan.h res_in_place) */
+    const char *res_mode = getenv("KILN_BENCH_RES");
+    const int64_t OHr = (H + S - 1) / S, OWr = (W + S - 1) / S;
+    int64_t rd[4] = { 1, OHr, OWr, Cout };
+    int ins[4] = { x, t_const(g, "w", 4, wd, -1, 1), t_const(g, "b", 1, bd, -1, 1),
+                   res_mode ? kiln_graph_add_input(g, "r", 4, rd) : -1 };
     kiln_attrs at;
     kiln_attrs_init(&at);
     at.kernel[0] = at.kernel[1] = K;
@@ -54,7 +62,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
     at.act = kiln_act_relu();
     if (getenv("KILN_BENCH_ACT") && !strcmp(getenv("KILN_BENCH_ACT"), "swish")) at.act.kind = KILN_ACT_SWISH;
     at.groups = groups;
-    int y = kiln_graph_add_node(g, KILN_OP_CONV2D, "conv", ins, 3, &at);
+    int y = kiln_graph_add_node(g, KILN_OP_CONV2D, "conv", ins, res_mode ? 4 : 3, &at);
     if (y < 0) {
         fprintf(stderr, "conv_layers: %s\n", kiln_last_error());
         exit(1);
@@ -74,6 +82,8 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
     float *in = (float *)(in_mem + in_off);
     char *out_mem = aligned_alloc(4096, (sizeof(float) * (size_t)out_n + 4096 + 4095) / 4096 * 4096);
     float *out = (float *)(out_mem + out_off);
+    float *res = res_mode ? aligned_alloc(64, (sizeof(float) * (size_t)out_n + 63) / 64 * 64) : NULL;
+    for (int64_t i = 0; res && i < out_n; i++) res[i] = out[i] = 0.0f;
     for (int64_t i = 0; i < (int64_t)H * W * Cin; i++) in[i] = (float)(i % 7) * 0.1f;
     int cnt;
     kiln_cpu_tactics(KILN_OP_CONV2D, &cnt);
@@ -104,6 +114,7 @@ static void run_shape(int H, int W, int Cin, int Cout, int K, int S, int groups,
             memset(&a, 0, sizeof a);
             a.g = g, a.node = n, a.batch = 1, a.out = out, a.in[0] = in, a.workspace = ws[t];
             a.in[1] = g->values[n->inputs[1]].data, a.in[2] = g->values[n->inputs[2]].data;
+            if (res_mode) a.in[3] = !strcmp(res_mode, "inplace") ? out : res;
             if (cold && packed[t]) {
                 const char *c = packed[t];
                 const size_t pbytes = kiln_cpu_tactic_packed_bytes(g, n, t);
