@@ -236,6 +236,15 @@ static inline kiln_status t_run(kiln_context *ctx, int n_in, const float *const 
     return kiln_context_run(ctx, batch);
 }
 
+/* A one-input, one-output engine on `batch` samples in a context of its own (each step checked). */
+static inline void t_run_engine(const kiln_engine *e, const float *x, float *y, int batch)
+{
+    kiln_context *ctx = NULL;
+    CHECK_OK(kiln_context_create(e, &ctx));
+    if (ctx) CHECK_OK(t_run(ctx, 1, &x, 1, &y, batch));
+    kiln_context_free(ctx);
+}
+
 static inline float t_max_abs_diff(const float *a, const float *b, int64_t n)
 {
     float m = 0.0f;

@@ -85,14 +85,6 @@ static kiln_engine *build(kiln_network *net, int stream, int threads)
     return e;
 }
 
-static void run(kiln_engine *e, const float *x, float *y, int batch)
-{
-    kiln_context *ctx = NULL;
-    CHECK_OK(kiln_context_create(e, &ctx));
-    if (ctx) CHECK_OK(t_run(ctx, 1, &x, 1, &y, batch));
-    kiln_context_free(ctx);
-}
-
 /* One network built with streaming off and on (batch 3, random inputs), both run: the two outputs must be equal
  * bit for bit and within oracle_tol of the reference oracle. */
 typedef struct {
@@ -115,8 +107,8 @@ static int on_off_run(kiln_network *net, int threads, float oracle_tol, const ch
     t_oracle(g, batch, &xs, &r->want);
     r->off = build(net, -1, threads), r->on = build(net, 1, threads);
     if (!r->off || !r->on) return 0;
-    run(r->off, r->x, r->plain, batch);
-    run(r->on, r->x, r->streamed, batch);
+    t_run_engine(r->off, r->x, r->plain, batch);
+    t_run_engine(r->on, r->x, r->streamed, batch);
     int same = 1;
     for (int64_t i = 0; i < r->ny; i++) same &= r->plain[i] == r->streamed[i];
     CHECK(same, "%s: %s outputs differ from layer-by-layer ones (max |d| %g)", what, verb,
@@ -224,7 +216,7 @@ static void check_case(const stream_case *c, int threads)
             for (int i = 0; i < on->g->n_nodes; i++) kept &= back->layers[i].stream == on->layers[i].stream;
             CHECK(kept, "%s: stream fields changed through the engine file", what);
             for (int64_t i = 0; i < r.ny; i++) r.plain[i] = NAN;
-            run(back, r.x, r.plain, 2); /* batch 2 of the same inputs: the first two samples */
+            t_run_engine(back, r.x, r.plain, 2); /* batch 2 of the same inputs: the first two samples */
             const int64_t n2 = t_numel_batch(g, g->outputs[0], 2);
             int eq = 1;
             for (int64_t i = 0; i < n2; i++) eq &= r.plain[i] == r.streamed[i];
