@@ -102,7 +102,9 @@ int kiln_stream_csplit(const kiln_graph *g, int i, int nr, int threads)
 static int64_t ring_rows(const kiln_graph *g, int i, int threads, int triple)
 {
     const int64_t KH = in_of(g, i + 1, 1)->dims[0], H = g->values[g->nodes[i].output].dims[1];
-    if (triple || kiln_stream_stem(g, i) || !(kiln_stream_csplit(g, i, 16, threads) || kiln_stream_csplit(g, i, 32, threads))) return KH;
+    if (triple || kiln_stream_stem(g, i) ||
+        !(kiln_stream_csplit(g, i, 16, threads) || kiln_stream_csplit(g, i, 32, threads)))
+        return KH;
     return H > KH ? H : KH;
 }
 

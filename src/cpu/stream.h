@@ -23,10 +23,10 @@
  * output rows are computed by the direct kernel into the ring (MobileNetV2 / EfficientNet's 3x3/2 3->32 stem and the
  * depthwise conv after it: the 1.6 MB 112x112x32 map never goes to memory). */
 int kiln_stream_stem(const kiln_graph *g, int i);
-/* 1 when node i (a 1x1 stride-1 unpadded ungrouped conv without residual, or a stem) and node i + 1 (a depthwise conv of 3x3 or
- * 5x5, stride 1 or 2, no dilation, reading node i's output as its input 0, which nothing else reads and which is not
- * a graph output) have the shape of a streamable pair, on rank-4 activations with channels a multiple of 16 and an
- * output width a multiple of 7 (the row sweep's zero-column tiles). */
+/* 1 when node i (a 1x1 stride-1 unpadded ungrouped conv without residual, or a stem) and node i + 1 (a depthwise
+ * conv of 3x3 or 5x5, stride 1 or 2, no dilation, reading node i's output as its input 0, which nothing else reads
+ * and which is not a graph output) have the shape of a streamable pair, on rank-4 activations with channels a
+ * multiple of 16 and an output width a multiple of 7 (the row sweep's zero-column tiles). */
 int kiln_stream_pair_ok(const kiln_graph *g, int i);
 /* 1 when the pair also runs streamed on this CPU with these (resolved) tactics of layers i and i + 1. */
 int kiln_stream_tactics_ok(const kiln_graph *g, int i, int t_expand, int t_dw);

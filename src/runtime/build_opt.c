@@ -55,7 +55,8 @@ kiln_status kiln_engine_plan(kiln_engine *e, const kiln_build_options *o, int64_
     /* CPU gemm convs may write over their residual (gemm_variant.inc: the output then holds the first partial sums) */
     uint8_t *res_ip = calloc((size_t)g->n_nodes + 1, 1);
     for (int i = 0; res_ip && e->layers && i < g->n_nodes; i++)
-        res_ip[i] = e->layers[i].backend == 0 && kiln_cpu_tactic_writes_over_residual(g, &g->nodes[i], e->layers[i].tactic);
+        res_ip[i] = e->layers[i].backend == 0 &&
+                    kiln_cpu_tactic_writes_over_residual(g, &g->nodes[i], e->layers[i].tactic);
     kiln_status st = kiln_plan_memory_groups(g, e->batch_max, concat, in_place, streams ? first : NULL,
                                              streams ? last : NULL, res_ip, e->value_offset, e->value_pitch, &ps);
     free(first);

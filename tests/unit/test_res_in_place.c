@@ -9,7 +9,8 @@
 #include "test_engine_util.h"
 
 typedef struct {
-    int H, W, Cin, C, K, mid; /* x [H, W, Cin] -> c1 = relu(1x1 -> C) -> c2 = relu(KxK -> mid) -> r = relu(1x1(c2) + c1) */
+    /* x [H, W, Cin] -> c1 = relu(1x1 -> C) -> c2 = relu(KxK -> mid) -> r = relu(1x1(c2) + c1) */
+    int H, W, Cin, C, K, mid;
     int self;                 /* 1: r = relu(KxK conv(c1) + c1): input and residual the same buffer (no alias) */
 } res_case;
 

@@ -1,8 +1,10 @@
-/* Row streaming (src/cpu/stream.h): an expansion 1x1 conv (or a stem conv) computed into per-thread rings inside the depthwise conv
- * after it (and the projection 1x1 conv after that, row by row, with and without a residual), and a squeeze-excite folded into the 1x1 conv after it, give bit-identical outputs to running the two
- * layers one after the other and agree with the reference oracle; for 3x3 / 5x5 depthwise convs at stride 1 / 2 ('same' padding, asymmetric when strided), output widths 7,
- * 14, 21, vector and scalar activations, 1 to 3 threads and batches of several samples; the choice survives an engine
- * save -> load; an engine whose stream field names a layer that cannot stream is refused as corrupt. */
+/* Row streaming (src/cpu/stream.h): an expansion 1x1 conv (or a stem conv) computed into per-thread rings inside the
+ * depthwise conv after it (and the projection 1x1 conv after that, row by row, with and without a residual), and a
+ * squeeze-excite folded into the 1x1 conv after it, give bit-identical outputs to running the two layers one after the
+ * other and agree with the reference oracle; for 3x3 / 5x5 depthwise convs at stride 1 / 2 ('same' padding,
+ * asymmetric when strided), output widths 7, 14, 21, vector and scalar activations, 1 to 3 threads and batches of
+ * several samples; the choice survives an engine save -> load; an engine whose stream field names a layer that cannot
+ * stream is refused as corrupt. */
 #include <unistd.h>
 
 #include "cpu/conv_amx.h"
@@ -302,12 +304,15 @@ int main(void)
     const kiln_act relu6 = { KILN_ACT_RELU, 0.0f, 6.0f, 0.0f }, relu = { KILN_ACT_RELU, 0.0f, INFINITY, 0.0f };
     const kiln_act swish = { KILN_ACT_SWISH, 0.0f, 0.0f, 0.0f }, leaky = { KILN_ACT_RELU, 0.1f, INFINITY, 0.0f };
     const stream_case cases[] = {
-        { 14, 14, 16, 32, 3, 1, relu6, 0, 0 }, { 28, 28, 8, 48, 3, 2, relu, 0, 0 }, { 14, 21, 16, 32, 5, 1, swish, 0, 0 },
-        { 28, 28, 24, 64, 5, 2, swish, 0, 0 }, { 7, 7, 32, 96, 3, 1, leaky, 0, 0 }, { 14, 14, 40, 16, 3, 1, relu6, 0, 0 },
+        { 14, 14, 16, 32, 3, 1, relu6, 0, 0 }, { 28, 28, 8, 48, 3, 2, relu, 0, 0 },
+        { 14, 21, 16, 32, 5, 1, swish, 0, 0 },
+        { 28, 28, 24, 64, 5, 2, swish, 0, 0 }, { 7, 7, 32, 96, 3, 1, leaky, 0, 0 },
+        { 14, 14, 40, 16, 3, 1, relu6, 0, 0 },
         { 14, 14, 24, 144, 3, 1, relu6, 1, 0 }, { 21, 14, 16, 96, 5, 1, swish, 1, 0 },
         /* pairs: threads split the expansion's channel panels where recomputed rows would cost more (stream_csplit:
          * 7x7 5x5 at 2 and 3 threads; 14x14 3x3 with 3 panels at 3 threads; 80 channels: a partial last panel) */
-        { 7, 7, 32, 192, 5, 1, swish, -1, 0 }, { 14, 14, 16, 96, 3, 1, relu6, -1, 0 }, { 14, 14, 24, 80, 5, 2, swish, -1, 0 },
+        { 7, 7, 32, 192, 5, 1, swish, -1, 0 }, { 14, 14, 16, 96, 3, 1, relu6, -1, 0 },
+        { 14, 14, 24, 80, 5, 2, swish, -1, 0 },
         { 28, 14, 16, 64, 3, 1, leaky, -1, 0 },
         /* stems (the direct kernel's rows into the ring): 3x3/2 RGB -> 32, dw 3x3/1, projection (MobileNetV2) or
          * not (EfficientNet, swish); a 7x7/2 one-channel stem into a 5x5/2 dw (odd input: the window leaves the
