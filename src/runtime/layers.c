@@ -77,7 +77,9 @@ void kiln_layer_notify(kiln_context *c, int index, int batch, double start_ms, c
     ev.index = index;
     ev.batch = batch;
     ev.start_ms = start_ms;
-    ev.ms = kiln_layer_clock_ms() - start_ms;
+    /* a streamed group's members (no output of their own: context.c) took no time of their own, exactly 0 ms: the
+     * group's time is on its last layer (a clock read here could see a preemption between two reads) */
+    ev.ms = output ? kiln_layer_clock_ms() - start_ms : 0.0;
     ev.output = output;
     ev.pitch = pitch;
     c->layer_cb(c->layer_user, &ev);

@@ -9,7 +9,7 @@
 /* CLOCK_MONOTONIC in milliseconds. */
 double kiln_layer_clock_ms(void);
 /* Called by kiln_context_run right after layer `index` ran (only when ctx->layer_cb is set): measures the end time and
- * hands the event to the callback. */
+ * hands the event to the callback. output NULL: a member of a streamed group before its last layer (0 ms). */
 void kiln_layer_notify(kiln_context *ctx, int index, int batch, double start_ms, const float *output, int64_t pitch);
 
 #endif
