@@ -152,8 +152,9 @@ typedef struct {
     float calib_lo, calib_hi; /* range of the random samples used without calib_data (default -1, 1) */
     const char *fp32_layers;  /* comma-separated layer names (a source layer's name, the output name or the full fused
                                * name) kept in FP32 in an FP16 engine whatever their range, or NULL */
-    int fast_math;            /* 1: CPU tactics may also use kernels with a larger float32 error (Winograd F(4x4):
-                               * ~4x the gemm's, amplified by deep nets: docs/PERFORMANCE.md); default 0 */
+    int fast_math;            /* 1: CPU tactics may also use kernels with a larger float32 error than the gemm's;
+                               * none at present (Winograd F(4x4) competes in every build since its error came
+                               * down to the gemm's over whole networks: docs/PERFORMANCE.md); default 0 */
     int pass_batch;           /* CPU engines with batch_max > 1: samples per pass through the layers (a larger batch
                                * runs as several passes, each layer's data staying in cache); 0 (default) = chosen by
                                * timing whole runs with timed tactics, the whole batch otherwise; N >= 1 forces N */

@@ -207,7 +207,13 @@ const char *kiln_cpu_tactic_name(kiln_op op, int t)
     return k ? k->name : "?";
 }
 
-int kiln_cpu_tactic_fast_math(kiln_op op, int t) { return op == KILN_OP_CONV2D && t == 13; /* Winograd F(4x4) */ }
+/* None at present. Winograd F(4x4) was one until its interpolation points changed and its products were summed in K
+ * blocks (x86/winograd_avx512.c): its whole-network error is now the gemm's (docs/PERFORMANCE.md). */
+int kiln_cpu_tactic_fast_math(kiln_op op, int t)
+{
+    (void)op, (void)t;
+    return 0;
+}
 
 /* KILN_TACTICS_EXCLUDE=name,name...: tactics never chosen (by timing or heuristics) on this run - for measuring what
  * one tactic contributes to speed or to float32 error (e.g. conv_winograd_f4_avx512). The reference (0) stays. */
@@ -277,6 +283,7 @@ static int amx_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max,
 
 int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max, int fast_math)
 {
+    (void)fast_math; /* no fast-math tactic at present (kiln_cpu_tactic_fast_math) */
     /* Candidates in order of preference; the first usable one wins. */
     /* depthwise: the row sweeps (dw_rows.inc) on x86, 1.4-2x faster than dw_task at stride 1 and 5x5 */
     static const int conv_dw[] = { 17, 18, 11, 8 }, conv_gemm[] = { 12, 2, 7, 1 }, conv_gemm_small[] = { 4, 2, 7, 1 };
@@ -293,7 +300,7 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
         }
         if (dw_ok(g, n)) pref = conv_dw;
         else if (amx_heuristic(g, n, batch_max, 20)) return 20; /* conv_amx_bf16x6 */
-        else if (fast_math && wino_heuristic(g, n, batch_max, 13)) return 13; /* F(4x4) */
+        else if (wino_heuristic(g, n, batch_max, 13)) return 13; /* F(4x4) */
         else if (wino_heuristic(g, n, batch_max, 14)) return 14;              /* F(2x2) */
         else {
             /* and not for stems (3 channels a tap: its tiles never take the uniform assembly loop, and the C loop

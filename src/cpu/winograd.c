@@ -74,12 +74,13 @@ size_t kiln_wino_packed_bytes(const kiln_graph *g, const kiln_node *n, int m)
     return (size_t)((int64_t)p.P * p.ncb * p.Cin * KILN_WINO_NR + p.CoutP) * sizeof(float);
 }
 
-/* G (alpha x 3) of F(4x4, 3x3) and F(2x2, 3x3): interpolation points 0, +-1, +-2, inf and 0, +-1, inf. */
-static const double G4[6][3] = { { 1.0 / 4, 0, 0 },
-                                 { -1.0 / 6, -1.0 / 6, -1.0 / 6 },
-                                 { -1.0 / 6, 1.0 / 6, -1.0 / 6 },
-                                 { 1.0 / 24, 1.0 / 12, 1.0 / 6 },
-                                 { 1.0 / 24, -1.0 / 12, 1.0 / 6 },
+/* G (alpha x 3) of F(4x4, 3x3) and F(2x2, 3x3): interpolation points 0, 1, -1, 1/2, -2, inf (x86/winograd_avx512.c
+ * says why these) and 0, +-1, inf. */
+static const double G4[6][3] = { { 1, 0, 0 },
+                                 { 1.0 / 3, 1.0 / 3, 1.0 / 3 },
+                                 { -1.0 / 3, 1.0 / 3, -1.0 / 3 },
+                                 { -16.0 / 15, -8.0 / 15, -4.0 / 15 },
+                                 { 1.0 / 15, -2.0 / 15, 4.0 / 15 },
                                  { 0, 0, 1 } };
 static const double G2[4][3] = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } };
 

@@ -321,12 +321,12 @@ static void exp_test(void)
     kiln_graph_free(g);
 }
 
-/* Float32 accuracy against a float64 convolution (no bias, no activation): for every usable gemm / AMX tactic, the
- * largest |y - y64| / sum|x*w| over the outputs. The AMX tactic (three bfloat16 parts a float, six products: see
+/* Float32 accuracy against a float64 convolution (no bias, no activation): for every usable gemm / AMX / Winograd
+ * tactic, the largest |y - y64| / sum|x*w| over the outputs (relu_input: inputs >= 0, as after a ReLU). The AMX tactic (three bfloat16 parts a float, six products: see
  * src/cpu/conv_amx.h) must stay within 2e-7 (it measures 8.7-9.8e-8 here, the gemm 3.3-6.5e-8: float32 summation);
  * leaving out its smallest product (x0 w2) gives 2.7-9.2e-7 and fails this check, which the 1e-5 bound above would
  * not see. */
-static void accuracy_test(int H, int W, int Cin, int Cout, int K)
+static void accuracy_test(int H, int W, int Cin, int Cout, int K, int relu_input)
 {
     kiln_graph *g = kiln_graph_new();
     int64_t xd[4] = { 1, H, W, Cin }, wd[4] = { K, K, Cin, Cout };
@@ -346,6 +346,7 @@ static void accuracy_test(int H, int W, int Cin, int Cout, int K)
     const kiln_node *n = &g->nodes[g->n_nodes - 1];
     const float *w = g->values[n->inputs[1]].data;
     float *in = rand_buf((int64_t)H * W * Cin), *out = malloc(sizeof(float) * (size_t)(H * W * Cout));
+    for (int64_t i = 0; relu_input && i < (int64_t)H * W * Cin; i++) in[i] = in[i] > 0 ? in[i] : 0;
     double *y64 = calloc((size_t)(H * W * Cout), sizeof(double)), *mag = calloc((size_t)(H * W * Cout), sizeof(double));
     for (int oy = 0; oy < H; oy++)
         for (int ox = 0; ox < W; ox++)
@@ -364,7 +365,7 @@ static void accuracy_test(int H, int W, int Cin, int Cout, int K)
     const kiln_cpu_tactic *list = kiln_cpu_tactics(KILN_OP_CONV2D, &cnt);
     for (int t = 1; t < cnt; t++) {
         if (!kiln_cpu_tactic_usable(g, n, t) || !(strstr(list[t].name, "avx512") || strstr(list[t].name, "amx"))) continue;
-        if (strstr(list[t].name, "winograd") || strstr(list[t].name, "dw")) continue;
+        if (strstr(list[t].name, "dw")) continue;
         kiln_kernel_args a;
         memset(&a, 0, sizeof a);
         a.g = g, a.node = n, a.batch = 1, a.in[0] = in, a.in[1] = w, a.out = out;
@@ -378,9 +379,13 @@ static void accuracy_test(int H, int W, int Cin, int Cout, int K)
             const double e = fabs(out[i] - y64[i]) / (mag[i] + 1e-30);
             if (e > worst) worst = e;
         }
-        printf("accuracy %dx%d %d->%d %dx%d %-24s max |y - y64| / sum|x*w| = %.2e\n", H, W, Cin, Cout, K, K, list[t].name,
-               worst);
+        printf("accuracy %dx%d %d->%d %dx%d%s %-24s max |y - y64| / sum|x*w| = %.2e\n", H, W, Cin, Cout, K, K,
+               relu_input ? " x>=0" : "", list[t].name, worst);
         if (strstr(list[t].name, "amx")) CHECK(worst <= 2e-7, "%s: float32 accuracy %.2e > 2e-7", list[t].name, worst);
+        /* Winograd (post-ReLU inputs, 28x28x128 / 56x56x64): F(2x2) 0.8-1.5e-7; F(4x4) 5.0-5.8e-7 with its points 0,
+         * 1, -1, 1/2, -2 and K blocks of 32, 1.2-1.3e-6 in one chain, 2.0-2.9e-6 on Lavin's 0, +-1, +-2 */
+        if (strstr(list[t].name, "winograd_f2")) CHECK(worst <= 3e-7, "%s: float32 accuracy %.2e > 3e-7", list[t].name, worst);
+        if (strstr(list[t].name, "winograd_f4")) CHECK(worst <= 9e-7, "%s: float32 accuracy %.2e > 9e-7", list[t].name, worst);
         tactic_runs++;
         free(packed);
         free(a.workspace);
@@ -567,9 +572,11 @@ int main(void)
     se_test(5, 5, 1000, 20, 2, 3, 1);
     se_test(4, 4, 300, 150, 1, 1, 0);
     exp_test();
-    accuracy_test(14, 14, 256, 64, 3);
-    accuracy_test(7, 7, 1024, 96, 1);
-    accuracy_test(9, 9, 512, 512, 3); /* AMX shared mode: large weights split per use */
+    accuracy_test(14, 14, 256, 64, 3, 0);
+    accuracy_test(7, 7, 1024, 96, 1, 0);
+    accuracy_test(9, 9, 512, 512, 3, 0);
+    accuracy_test(28, 28, 128, 128, 3, 1);
+    accuracy_test(56, 56, 64, 64, 3, 1); /* AMX shared mode: large weights split per use */
 
     for (int i = 1; i <= 3; i++) kiln_threadpool_free(pools[i]);
     printf("%d cases, %d tactic runs, %d failures\n", cases_run, tactic_runs, t_failures);

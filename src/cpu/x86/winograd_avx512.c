@@ -24,31 +24,30 @@ static inline V vset(float x) { return _mm512_set1_ps(x); }
 
 /* ---- 1-D transforms (applied along rows, then along columns) ------------------------------------------------- */
 
-/* B^T of F(4x4,3x3): rows [4 0 -5 0 1 0] [0 -4 -4 1 1 0] [0 4 -4 -1 1 0] [0 -2 -1 2 1 0] [0 2 -1 -2 1 0]
- * [0 4 0 -5 0 1]. */
+/* F(4x4,3x3) on interpolation points 0, 1, -1, 1/2, -2 and infinity, not Lavin's 0, +-1, +-2: the transforms'
+ * largest entries drop (B^T 5 -> 2.5) and the float32 error with them (ResNet152 against float64 Keras, docs/
+ * PERFORMANCE.md "Winograd F(4x4) points"). B^T rows: [1 -3/2 -2 3/2 1 0] [0 -1 1/2 5/2 1 0] [0 1 -5/2 1/2 1 0]
+ * [0 -2 -1 2 1 0] [0 1/2 -1 -1/2 1 0] [0 1 -3/2 -2 3/2 1]; written through c = d4 - d2, e = d3 - d1. */
 INLINE void bt6(const V *d, V *r)
 {
-    const V a = _mm512_fmadd_ps(vset(-4.0f), d[2], d[4]); /* d4 - 4 d2 */
-    const V b = _mm512_fmadd_ps(vset(-4.0f), d[1], d[3]); /* d3 - 4 d1 */
-    const V c = _mm512_sub_ps(d[4], d[2]);
-    const V e = _mm512_sub_ps(d[3], d[1]);
-    r[0] = _mm512_fmadd_ps(vset(4.0f), d[0], _mm512_fmadd_ps(vset(-5.0f), d[2], d[4]));
-    r[1] = _mm512_add_ps(a, b);
-    r[2] = _mm512_sub_ps(a, b);
+    const V c = _mm512_sub_ps(d[4], d[2]), e = _mm512_sub_ps(d[3], d[1]);
+    const V s = _mm512_add_ps(d[1], d[2]), m = _mm512_sub_ps(d[1], d[2]);
+    r[0] = _mm512_fmadd_ps(vset(1.5f), e, _mm512_add_ps(_mm512_sub_ps(d[0], d[2]), c));
+    r[1] = _mm512_fmadd_ps(vset(2.5f), e, _mm512_fmadd_ps(vset(1.5f), s, c));
+    r[2] = _mm512_fmadd_ps(vset(0.5f), e, _mm512_fmadd_ps(vset(1.5f), m, c));
     r[3] = _mm512_fmadd_ps(vset(2.0f), e, c);
-    r[4] = _mm512_fnmadd_ps(vset(2.0f), e, c);
-    r[5] = _mm512_fmadd_ps(vset(4.0f), d[1], _mm512_fmadd_ps(vset(-5.0f), d[3], d[5]));
+    r[4] = _mm512_fnmadd_ps(vset(0.5f), e, c);
+    r[5] = _mm512_fmadd_ps(vset(1.5f), c, _mm512_fmadd_ps(vset(-2.0f), d[3], _mm512_add_ps(d[5], d[1])));
 }
 
-/* A^T of F(4x4,3x3): rows [1 1 1 1 1 0] [0 1 -1 2 -2 0] [0 1 1 4 4 0] [0 1 -1 8 -8 1]. */
+/* A^T of F(4x4,3x3), the same points: rows [1 1 1 1 1 0] [0 1 -1 1/2 -2 0] [0 1 1 1/4 4 0] [0 1 -1 1/8 -8 1]. */
 INLINE void at6(const V *s, V *o)
 {
     const V p12 = _mm512_add_ps(s[1], s[2]), m12 = _mm512_sub_ps(s[1], s[2]);
-    const V p34 = _mm512_add_ps(s[3], s[4]), m34 = _mm512_sub_ps(s[3], s[4]);
-    o[0] = _mm512_add_ps(_mm512_add_ps(s[0], p12), p34);
-    o[1] = _mm512_fmadd_ps(vset(2.0f), m34, m12);
-    o[2] = _mm512_fmadd_ps(vset(4.0f), p34, p12);
-    o[3] = _mm512_add_ps(_mm512_fmadd_ps(vset(8.0f), m34, m12), s[5]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(s[0], p12), _mm512_add_ps(s[3], s[4]));
+    o[1] = _mm512_fmadd_ps(vset(0.5f), s[3], _mm512_fmadd_ps(vset(-2.0f), s[4], m12));
+    o[2] = _mm512_fmadd_ps(vset(0.25f), s[3], _mm512_fmadd_ps(vset(4.0f), s[4], p12));
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(vset(0.125f), s[3], _mm512_fmadd_ps(vset(-8.0f), s[4], m12)), s[5]);
 }
 
 /* B^T of F(2x2,3x3): [1 0 -1 0] [0 1 1 0] [0 -1 1 0] [0 1 0 -1];  A^T: [1 1 1 0] [0 1 -1 -1]. */
@@ -175,10 +174,10 @@ INLINE void output_tile(const int m, const wino_job *j, const float *mv, int64_t
 /* ---- GEMM: c[r][0..31] = sum_k a[r * lda + k] * w[k * 32 + 0..31] for r < mr -------------------------------- */
 
 /* Full 14-row tile: 28 accumulators in zmm0-27 (zeroed here), weights zmm28-29, broadcast zmm30-31; row r of the
- * result goes to c + r * ldc (two bases, rows 0 and 7, and three stride multiples, like the a rows). Per k, 128 bytes
+ * result goes to (add: is added to) c + r * ldc (two bases, rows 0 and 7, and three stride multiples, like the a rows). Per k, 128 bytes
  * at pf are prefetched and pf advances pf_step floats: the tiles of a panel share the prefetch of the next panel. */
 static inline void k14x32(float *c, int64_t ldc, const float *a0, int64_t lda, const float *w, int64_t kc,
-                          const float *pf, int64_t pf_step)
+                          const float *pf, int64_t pf_step, int64_t add)
 {
     const char *ppf = (const char *)pf;
     const int64_t s1 = lda * 4, s3 = 3 * s1, s5 = 5 * s1, l1 = ldc * 4, l3 = 3 * l1, l5 = 5 * l1;
@@ -203,6 +202,37 @@ static inline void k14x32(float *c, int64_t ldc, const float *a0, int64_t lda, c
         "dec %[k]\n"
         "jnz 1b\n"
         "2:\n"
+        "cmpq $0, %[add]\n"
+        "jz 3f\n"
+        "vaddps (%[c0]), %%zmm0, %%zmm0\n"
+        "vaddps 64(%[c0]), %%zmm1, %%zmm1\n"
+        "vaddps (%[c0],%[l1],1), %%zmm2, %%zmm2\n"
+        "vaddps 64(%[c0],%[l1],1), %%zmm3, %%zmm3\n"
+        "vaddps (%[c0],%[l1],2), %%zmm4, %%zmm4\n"
+        "vaddps 64(%[c0],%[l1],2), %%zmm5, %%zmm5\n"
+        "vaddps (%[c0],%[l3],1), %%zmm6, %%zmm6\n"
+        "vaddps 64(%[c0],%[l3],1), %%zmm7, %%zmm7\n"
+        "vaddps (%[c0],%[l1],4), %%zmm8, %%zmm8\n"
+        "vaddps 64(%[c0],%[l1],4), %%zmm9, %%zmm9\n"
+        "vaddps (%[c0],%[l5],1), %%zmm10, %%zmm10\n"
+        "vaddps 64(%[c0],%[l5],1), %%zmm11, %%zmm11\n"
+        "vaddps (%[c0],%[l3],2), %%zmm12, %%zmm12\n"
+        "vaddps 64(%[c0],%[l3],2), %%zmm13, %%zmm13\n"
+        "vaddps (%[c7]), %%zmm14, %%zmm14\n"
+        "vaddps 64(%[c7]), %%zmm15, %%zmm15\n"
+        "vaddps (%[c7],%[l1],1), %%zmm16, %%zmm16\n"
+        "vaddps 64(%[c7],%[l1],1), %%zmm17, %%zmm17\n"
+        "vaddps (%[c7],%[l1],2), %%zmm18, %%zmm18\n"
+        "vaddps 64(%[c7],%[l1],2), %%zmm19, %%zmm19\n"
+        "vaddps (%[c7],%[l3],1), %%zmm20, %%zmm20\n"
+        "vaddps 64(%[c7],%[l3],1), %%zmm21, %%zmm21\n"
+        "vaddps (%[c7],%[l1],4), %%zmm22, %%zmm22\n"
+        "vaddps 64(%[c7],%[l1],4), %%zmm23, %%zmm23\n"
+        "vaddps (%[c7],%[l5],1), %%zmm24, %%zmm24\n"
+        "vaddps 64(%[c7],%[l5],1), %%zmm25, %%zmm25\n"
+        "vaddps (%[c7],%[l3],2), %%zmm26, %%zmm26\n"
+        "vaddps 64(%[c7],%[l3],2), %%zmm27, %%zmm27\n"
+        "3:\n"
         "vmovups %%zmm0, (%[c0])\n"
         "vmovups %%zmm1, 64(%[c0])\n"
         "vmovups %%zmm2, (%[c0],%[l1],1)\n"
@@ -233,14 +263,15 @@ static inline void k14x32(float *c, int64_t ldc, const float *a0, int64_t lda, c
         "vmovups %%zmm27, 64(%[c7],%[l3],2)\n"
         : [a0] "+r"(pa0), [a7] "+r"(pa7), [w] "+r"(pw), [k] "+r"(kc), [pf] "+r"(ppf)
         : [c0] "r"(c0), [c7] "r"(c7), [l1] "r"(l1), [l3] "r"(l3), [l5] "r"(l5), [s1] "r"(s1), [s3] "r"(s3),
-          [s5] "r"(s5), [pfs] "r"(pf_step * 4)
+          [s5] "r"(s5), [pfs] "r"(pf_step * 4), [add] "m"(add)
         : "memory", "cc", "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10",
           "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22",
           "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", "zmm31");
 }
 
 /* Fewer than 14 rows (block tails): the same FMA chains in C. */
-INLINE void kn_rows(const int mr, const float *a, int64_t lda, const float *w, int64_t K, float *c, int64_t ldc)
+INLINE void kn_rows(const int mr, const float *a, int64_t lda, const float *w, int64_t K, float *c, int64_t ldc,
+                    int add)
 {
     V c0[MR], c1[MR];
 #pragma GCC unroll 14
@@ -256,25 +287,40 @@ INLINE void kn_rows(const int mr, const float *a, int64_t lda, const float *w, i
     }
 #pragma GCC unroll 14
     for (int r = 0; r < mr; r++) {
+        if (add) {
+            c0[r] = _mm512_add_ps(c0[r], _mm512_loadu_ps(c + r * ldc));
+            c1[r] = _mm512_add_ps(c1[r], _mm512_loadu_ps(c + r * ldc + 16));
+        }
         _mm512_storeu_ps(c + r * ldc, c0[r]);
         _mm512_storeu_ps(c + r * ldc + 16, c1[r]);
     }
 }
 
-static void gemm_rows(int mr, const float *a, int64_t lda, const float *w, int64_t K, float *c, int64_t ldc,
-                      const float *pf, int64_t pf_step)
+/* F(4x4): the products of one transformed point sum over Cin in blocks of WINO_KB channels, each block's FMA chain
+ * from zero, added to the running sum at its store. Its products are up to ~100x the output they cancel down to, and
+ * one chain over all of Cin rounds each addition against a running sum that large: blocks of 32 cut its worst error
+ * per layer 2.3x (with the new points, 5x in all) for ~3% of its time (docs/PERFORMANCE.md "Winograd F(4x4)
+ * accuracy"). F(2x2) keeps one chain (KB = Cin): its error is the gemm's already, and blocks cost it 5%. */
+#define WINO_KB 32
+
+static void gemm_rows(int mr, const float *a, int64_t lda, const float *w, int64_t K, int64_t KB, float *c,
+                      int64_t ldc, const float *pf, int64_t pf_step)
 {
-    if (mr == MR) {
-        k14x32(c, ldc, a, lda, w, K, pf, pf_step);
-        return;
-    }
-    switch (mr) {
+    for (int64_t k0 = 0; k0 < K; k0 += KB) {
+        const int64_t kb = K - k0 < KB ? K - k0 : KB;
+        const int add = k0 > 0;
+        if (mr == MR) {
+            k14x32(c, ldc, a + k0, lda, w + k0 * NR, kb, pf + k0 * pf_step, pf_step, add);
+            continue;
+        }
+        switch (mr) {
 #define KN_CASE(R) \
-    case R: kn_rows(R, a, lda, w, K, c, ldc); break;
-        KN_CASE(1) KN_CASE(2) KN_CASE(3) KN_CASE(4) KN_CASE(5) KN_CASE(6) KN_CASE(7)
-        KN_CASE(8) KN_CASE(9) KN_CASE(10) KN_CASE(11) KN_CASE(12) KN_CASE(13)
+    case R: kn_rows(R, a + k0, lda, w + k0 * NR, kb, c, ldc, add); break;
+            KN_CASE(1) KN_CASE(2) KN_CASE(3) KN_CASE(4) KN_CASE(5) KN_CASE(6) KN_CASE(7)
+            KN_CASE(8) KN_CASE(9) KN_CASE(10) KN_CASE(11) KN_CASE(12) KN_CASE(13)
 #undef KN_CASE
-    default: break;
+        default: break;
+        }
     }
 }
 
@@ -298,8 +344,8 @@ INLINE void block_gemms(const wino_job *j, int pt, const float *Vp, float *Mp, i
         for (int64_t rt = rt0, i = 0; rt < rt1; rt++) {
             const int64_t r0 = rt * MR;
             const int mr = (int)(nt - r0 < MR ? nt - r0 : MR);
-            gemm_rows(mr, Vp + r0 * p->CinP, p->CinP, Up, p->Cin, Mp + r0 * p->CoutP + cb * NR, p->CoutP,
-                      next + i * p->Cin * pfs, pfs);
+            gemm_rows(mr, Vp + r0 * p->CinP, p->CinP, Up, p->Cin, p->m == 4 ? WINO_KB : p->Cin,
+                      Mp + r0 * p->CoutP + cb * NR, p->CoutP, next + i * p->Cin * pfs, pfs);
             i += mr == MR;
         }
         v = cb * rts + rt1;
