@@ -255,15 +255,16 @@ static int64_t gemm_rows(const kiln_graph *g, const kiln_node *n, int batch)
     return (int64_t)batch * kiln_value_numel(y) / y->dims[y->rank - 1];
 }
 
-/* Winograd F(4x4) where it measured faster than the gemm tactics (bench/cpu_conv_layers, docs/PERFORMANCE.md): 3x3
- * stride-1 convs with >= 64 input and output channels and >= 28x28 output pixels per batch (ResNet50's 56x56 and
- * 28x28 stages: 2-3x); with fewer tiles the 4x larger transformed weights (36 vs 9 per channel pair) are re-streamed
- * for too few tiles and it wins less or loses (14x14x256: 0.8-1.3x depending on the load; 7x7x512: 2-3x slower). */
+/* Winograd where it measured faster than the gemm tactics (bench/cpu_conv_layers, docs/PERFORMANCE.md): 3x3
+ * stride-1 convs with >= 64 input and output channels and, for F(4x4), >= 14x14 output pixels per batch (1.4-1.8x
+ * F(2x2) on 56x56 / 28x28 maps, 1.03-1.15x on 14x14 with the weights from memory), for F(2x2) >= 28x28 (below it the
+ * timed builds decide: ResNet50's 7x7x512 stage is 1.7x faster than the gemm on Zen 4, slower on Sapphire Rapids). */
 static int wino_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max, int t)
 {
     if (!kiln_cpu_tactic_usable(g, n, t)) return 0;
     const kiln_value *w = val(g, n, 1), *y = &g->values[n->output];
-    return w->dims[2] >= 64 && w->dims[3] >= 64 && (int64_t)batch_max * y->dims[1] * y->dims[2] >= 28 * 28;
+    return w->dims[2] >= 64 && w->dims[3] >= 64 && (int64_t)batch_max * y->dims[1] * y->dims[2] >=
+                                                       (t == 13 ? 14 * 14 : 28 * 28);
 }
 
 /* AMX bf16x6 (conv_amx.h) where it measured faster than the gemm and Winograd tactics with the weights coming from

@@ -55,16 +55,18 @@ void kiln_wino_plan_init(const kiln_graph *g, const kiln_node *n, int m, int bat
     p->slots = (int)(units < KILN_WINO_MAX_THREADS ? units : KILN_WINO_MAX_THREADS);
 }
 
-/* F(4x4) only on output maps of at least 28x28. Its float32 error is ~3x F(2x2)'s and ~4.5x the gemm's (the
- * transforms scale by up to 8 and 5 before the products): ResNet152 with F(4x4) on its 36 14x14 layers ended 4.8e-4
- * from a float64 Keras, 1.0e-4 without Winograd, TensorFlow's float32 0.7-1.4e-4 (tests/keras/f64_reference.py).
- * On 14x14 maps it wins little anyway (0.8-1.3x of the gemm at batch 1, bench/cpu_conv_layers); on ResNet's
- * 56x56 / 28x28 maps it is 2-3x faster, and only a few layers per net have them. */
+/* F(4x4) on output maps of at least 14x14 (a 7x7 map takes 2x2 tiles of 16 pixels for 49: its 36 transformed weight
+ * sets, 2.25x F(2x2)'s, stream from memory for 4 tiles a sample). Its float32 error was ~4.5x the gemm's until the
+ * points and the K-blocked sums of stop 20 (x86/winograd_avx512.c): ResNet152 with F(4x4) on all 47 of its 3x3
+ * layers of 14x14 and more now ends 1.10e-4 from a float64 Keras, the gemm alone 1.53e-4, TensorFlow's float32
+ * 0.8-2.1e-4 (tests/keras/f64_reference.py). Cin >= KILN_WINO_F4_MIN_CIN: see winograd.h. At 14x14 it is 3-15%
+ * faster than F(2x2) with the weights from memory (`KILN_BENCH_COLD=1 bench/cpu_conv_layers 14 14 256 256 3 1 2`:
+ * 0.46 vs 0.54 ms), on 56x56 / 28x28 maps 1.4-1.8x. */
 int kiln_wino_supports_f4(const kiln_graph *g, const kiln_node *n)
 {
     const kiln_value *y = &g->values[n->output];
     return kiln_wino_supports(g, n) && in_val(g, n, 0)->dims[3] >= KILN_WINO_F4_MIN_CIN &&
-           y->dims[1] * y->dims[2] >= 28 * 28;
+           y->dims[1] * y->dims[2] >= 14 * 14;
 }
 
 size_t kiln_wino_packed_bytes(const kiln_graph *g, const kiln_node *n, int m)

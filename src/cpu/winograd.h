@@ -47,10 +47,11 @@ typedef struct {
 /* 1 when the node is a 3x3 / stride 1 / dilation 1 / groups 1 conv with constant weights (and bias) and an output of
  * at least 7x7 pixels. */
 int kiln_wino_supports(const kiln_graph *g, const kiln_node *n);
-/* The same, for F(4x4), with >= KILN_WINO_F4_MIN_CIN input channels: its round-off (relative to the magnitudes
+/* The same, for F(4x4), with an output of at least 14x14 and >= KILN_WINO_F4_MIN_CIN input channels: its round-off (relative to the magnitudes
  * inside a 6x6 tile, amplified up to ~100x by B^T and A^T) is not averaged down by short reductions. Measured on
- * InceptionV3 (Keras conformance, softmax max|kiln - Keras|): 8.9e-5 with F(4x4) on its 32-channel 147x147 convs,
- * 4.2e-5 without (limit 1e-4; 1.4e-5 with no Winograd, 1.2e-5 with F(2x2) everywhere). */
+ * InceptionV3 (Keras conformance, softmax max|kiln - Keras|), with the F(4x4) of before stop 20 (winograd.c): 8.9e-5
+ * with it on its 32-channel 147x147 convs, 4.2e-5 without (limit 1e-4; 1.4e-5 with no Winograd, 1.2e-5 with F(2x2)
+ * everywhere). */
 #define KILN_WINO_F4_MIN_CIN 64
 int kiln_wino_supports_f4(const kiln_graph *g, const kiln_node *n);
 /* Plan for output tile m (2 or 4) at `batch` samples. */

@@ -126,7 +126,8 @@ check(r2.returncode == 0 and json.loads(r2.stdout)["threads"] == 2, "--json of a
 r2 = subprocess.run([kiln, "bench", engine2, "--iterations", "3", "--duration", "0", "--warmUp", "0", "--dumpProfile"],
                     capture_output=True, text=True)
 peak2 = re.search(r"% peak: of ([0-9.]+) GFLOP/s, the measured FMA peak of one core x 2 threads", r2.stdout)
-check(peak is None or (peak2 is not None and 1.5 < float(peak2.group(1)) / float(peak.group(1)) < 2.5),
+# (two processes each measure one core's peak: on a shared machine, under ctest -j2, they differ by up to ~30%)
+check(peak is None or (peak2 is not None and 1.3 < float(peak2.group(1)) / float(peak.group(1)) < 3.0),
       "--dumpProfile of a 2-thread engine: % peak of two cores' peak")
 table = [l for l in t.splitlines() if " | " in l]
 check(table[-1].startswith("Total ") and len(table) == len(names) + 2, "text: one row per layer, Total last")
