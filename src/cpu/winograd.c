@@ -8,7 +8,8 @@
 
 static const kiln_value *in_val(const kiln_graph *g, const kiln_node *n, int i) { return &g->values[n->inputs[i]]; }
 
-int kiln_wino_supports(const kiln_graph *g, const kiln_node *n)
+/* An r x r, stride-1, dilation-1, ungrouped conv with constant weights (and bias) and an output of at least 7x7. */
+static int wino_shape_ok(const kiln_graph *g, const kiln_node *n, int r)
 {
     if (n->op != KILN_OP_CONV2D || n->n_inputs < 2) return 0;
     for (int i = 1; i < n->n_inputs && i < 3; i++)
@@ -16,7 +17,7 @@ int kiln_wino_supports(const kiln_graph *g, const kiln_node *n)
     const kiln_value *x = in_val(g, n, 0), *w = in_val(g, n, 1), *y = &g->values[n->output];
     const kiln_attrs *at = &n->attrs;
     if (x->rank != 4 || w->rank != 4 || y->rank != 4) return 0;
-    if (w->dims[0] != 3 || w->dims[1] != 3 || w->dims[2] != x->dims[3] || w->dims[3] != y->dims[3]) return 0;
+    if (w->dims[0] != r || w->dims[1] != r || w->dims[2] != x->dims[3] || w->dims[3] != y->dims[3]) return 0;
     if (at->groups != 1 || at->stride[0] != 1 || at->stride[1] != 1 || at->dilation[0] != 1 || at->dilation[1] != 1)
         return 0;
     if (n->n_inputs > 2 && kiln_value_numel(in_val(g, n, 2)) != w->dims[3]) return 0;
@@ -28,6 +29,12 @@ int kiln_wino_supports(const kiln_graph *g, const kiln_node *n)
     return y->dims[1] >= 7 && y->dims[2] >= 7 && at->pads[0] >= 0 && at->pads[1] >= 0;
 }
 
+int kiln_wino_supports(const kiln_graph *g, const kiln_node *n) { return wino_shape_ok(g, n, 3); }
+
+/* F(2x2, 5x5): 36 points for 4 outputs instead of 100 products (GoogLeNet's and InceptionV3's 5x5 branches, 16-48
+ * input channels). Same points, B^T and K-blocked sums as F(4x4, 3x3), and about its error (docs/PERFORMANCE.md). */
+int kiln_wino_supports_k5(const kiln_graph *g, const kiln_node *n) { return wino_shape_ok(g, n, 5); }
+
 /* L2 bytes a block's transformed input and output may take: 3/4 of a core's L2 (1.5 MiB of Sapphire Rapids' 2 MiB,
  * 768 KiB of Zen 4's 1 MiB; the weights of one point stream past them). Fewer, larger blocks matter where the weights
  * are large: every block streams all P * Cin * Cout transformed weights. */
@@ -37,7 +44,8 @@ void kiln_wino_plan_init(const kiln_graph *g, const kiln_node *n, int m, int bat
 {
     const kiln_value *x = in_val(g, n, 0), *y = &g->values[n->output];
     memset(p, 0, sizeof *p);
-    p->m = m, p->alpha = m + 2, p->P = p->alpha * p->alpha;
+    p->r = (int)in_val(g, n, 1)->dims[0];
+    p->m = m, p->alpha = m + p->r - 1, p->P = p->alpha * p->alpha;
     p->N = batch, p->H = x->dims[1], p->W = x->dims[2], p->Cin = x->dims[3];
     p->OH = y->dims[1], p->OW = y->dims[2], p->Cout = y->dims[3];
     p->PT = n->attrs.pads[0], p->PL = n->attrs.pads[1];
@@ -85,31 +93,45 @@ static const double G4[6][3] = { { 1, 0, 0 },
                                  { 1.0 / 15, -2.0 / 15, 4.0 / 15 },
                                  { 0, 0, 1 } };
 static const double G2[4][3] = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } };
+/* G (6 x 5) of F(2x2, 5x5) on the points of F(4x4, 3x3): row i is p_i^k / prod_{j != i} (p_i - p_j), the last e_5. */
+static const double G25[6][5] = { { 1, 0, 0, 0, 0 },
+                                  { 1.0 / 3, 1.0 / 3, 1.0 / 3, 1.0 / 3, 1.0 / 3 },
+                                  { -1.0 / 3, 1.0 / 3, -1.0 / 3, 1.0 / 3, -1.0 / 3 },
+                                  { -16.0 / 15, -8.0 / 15, -4.0 / 15, -2.0 / 15, -1.0 / 15 },
+                                  { 1.0 / 15, -2.0 / 15, 4.0 / 15, -8.0 / 15, 16.0 / 15 },
+                                  { 0, 0, 0, 0, 1 } };
+
+/* Row i, column k of the G of plan p. */
+static double gmat(const kiln_wino_plan *p, int i, int k)
+{
+    if (p->r == 5) return G25[i][k];
+    return p->m == 4 ? G4[i][k] : G2[i][k];
+}
 
 void kiln_wino_pack(const kiln_graph *g, const kiln_node *n, int m, float *dst)
 {
     kiln_wino_plan p;
     kiln_wino_plan_init(g, n, m, 1, &p);
-    const float *w = in_val(g, n, 1)->data; /* [3][3][Cin][Cout] */
+    const float *w = in_val(g, n, 1)->data; /* [r][r][Cin][Cout] */
     const float *bias = n->n_inputs > 2 ? in_val(g, n, 2)->data : NULL;
-    const int A = p.alpha, NR = KILN_WINO_NR;
+    const int A = p.alpha, R = p.r, NR = KILN_WINO_NR;
     const int64_t Cin = p.Cin, Cout = p.Cout;
     memset(dst, 0, kiln_wino_packed_bytes(g, n, m));
     for (int64_t ci = 0; ci < Cin; ci++)
         for (int64_t co = 0; co < Cout; co++) {
-            double gk[3][3], t[6][3];
-            for (int kh = 0; kh < 3; kh++)
-                for (int kw = 0; kw < 3; kw++) gk[kh][kw] = w[((int64_t)(kh * 3 + kw) * Cin + ci) * Cout + co];
+            double gk[5][5], t[6][5];
+            for (int kh = 0; kh < R; kh++)
+                for (int kw = 0; kw < R; kw++) gk[kh][kw] = w[((int64_t)(kh * R + kw) * Cin + ci) * Cout + co];
             for (int i = 0; i < A; i++) /* t = G g */
-                for (int j = 0; j < 3; j++) {
+                for (int j = 0; j < R; j++) {
                     double s = 0;
-                    for (int k = 0; k < 3; k++) s += (m == 4 ? G4[i][k] : G2[i][k]) * gk[k][j];
+                    for (int k = 0; k < R; k++) s += gmat(&p, i, k) * gk[k][j];
                     t[i][j] = s;
                 }
             for (int i = 0; i < A; i++) /* U = t G^T */
                 for (int j = 0; j < A; j++) {
                     double s = 0;
-                    for (int k = 0; k < 3; k++) s += t[i][k] * (m == 4 ? G4[j][k] : G2[j][k]);
+                    for (int k = 0; k < R; k++) s += t[i][k] * gmat(&p, j, k);
                     const int64_t pt = i * A + j, cb = co / NR;
                     dst[((pt * p.ncb + cb) * Cin + ci) * NR + co % NR] = (float)s;
                 }
@@ -129,7 +151,7 @@ int kiln_wino_tile_of(kiln_tactic_run_fn run)
 {
 #if defined(__x86_64__)
     if (run == kiln_wino_f4_avx512) return 4;
-    if (run == kiln_wino_f2_avx512) return 2;
+    if (run == kiln_wino_f2_avx512 || run == kiln_wino_f2k5_avx512) return 2;
 #endif
     (void)run;
     return 0;

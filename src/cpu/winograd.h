@@ -1,4 +1,5 @@
-/* Winograd convolution F(m x m, 3 x 3) for 3x3, stride-1, dilation-1, ungrouped NHWC float32 convolutions
+/* Winograd convolution F(m x m, 3 x 3) for 3x3 (and F(2 x 2, 5 x 5) for 5x5), stride-1, dilation-1, ungrouped NHWC
+ * float32 convolutions
  * (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
  *
  * The output is cut into m x m tiles (m = 4: 6x6 input tiles, 36 transform points; m = 2: 4x4 input tiles, 16 points).
@@ -32,7 +33,7 @@
 
 /* Geometry and blocking of one Winograd convolution at one batch. */
 typedef struct {
-    int m, alpha, P;                /* output tile, input tile (m + 2), transform points (alpha^2) */
+    int m, r, alpha, P;             /* output tile, kernel (3 or 5), input tile (m + r - 1), points (alpha^2) */
     int64_t N, H, W, Cin, Cout, OH, OW;
     int PT, PL;
     int64_t tiles_h, tiles_w, T;    /* tiles per column, per row, in all (N * tiles_h * tiles_w) */
@@ -54,7 +55,9 @@ int kiln_wino_supports(const kiln_graph *g, const kiln_node *n);
  * everywhere). */
 #define KILN_WINO_F4_MIN_CIN 64
 int kiln_wino_supports_f4(const kiln_graph *g, const kiln_node *n);
-/* Plan for output tile m (2 or 4) at `batch` samples. */
+/* F(2x2, 5x5): the same conditions as kiln_wino_supports for a 5x5 kernel. */
+int kiln_wino_supports_k5(const kiln_graph *g, const kiln_node *n);
+/* Plan for output tile m (2 or 4; the kernel size comes from the node's weights) at `batch` samples. */
 void kiln_wino_plan_init(const kiln_graph *g, const kiln_node *n, int m, int batch, kiln_wino_plan *p);
 /* Packed layout: U [P][ncb][Cin][NR] (zero past Cout), then the bias [CoutP] (zero where absent). */
 size_t kiln_wino_packed_bytes(const kiln_graph *g, const kiln_node *n, int m);
@@ -66,6 +69,7 @@ int kiln_wino_tile_of(kiln_tactic_run_fn run);
 #if defined(__x86_64__)
 void kiln_wino_f4_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
 void kiln_wino_f2_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
+void kiln_wino_f2k5_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
 #endif
 
 #endif

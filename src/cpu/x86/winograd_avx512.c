@@ -1,4 +1,4 @@
-/* AVX-512 Winograd F(4x4, 3x3) and F(2x2, 3x3) convolution (see ../winograd.h for the algorithm and the blocking).
+/* AVX-512 Winograd F(4x4, 3x3), F(2x2, 3x3) and F(2x2, 5x5) convolution (see ../winograd.h for the algorithm and the blocking).
  *
  * Input and output transforms are vectorized over 16 channels (NHWC keeps them contiguous); the 36 (or 16) GEMMs per
  * block use a 14 x 32 register tile: 28 accumulators, two weight vectors and a broadcast (the K loop of full 14-row
@@ -64,25 +64,34 @@ INLINE void at4(const V *s, V *o)
     o[1] = _mm512_sub_ps(_mm512_sub_ps(s[1], s[2]), s[3]);
 }
 
-INLINE void bt(const int m, const V *d, V *r)
+/* A^T of F(2x2,5x5) on the points of F(4x4,3x3) (its B^T is bt6): rows [1 1 1 1 1 0] [0 1 -1 1/2 -2 1]. */
+INLINE void at62(const V *s, V *o)
 {
-    if (m == 4) bt6(d, r);
+    o[0] = _mm512_add_ps(_mm512_add_ps(s[0], _mm512_add_ps(s[1], s[2])), _mm512_add_ps(s[3], s[4]));
+    o[1] = _mm512_add_ps(_mm512_fmadd_ps(vset(0.5f), s[3], _mm512_fmadd_ps(vset(-2.0f), s[4], _mm512_sub_ps(s[1], s[2]))),
+                         s[5]);
+}
+
+/* al = alpha = m + r - 1: 6 (F(4x4,3x3), F(2x2,5x5)) or 4 (F(2x2,3x3)) */
+INLINE void bt(const int al, const V *d, V *r)
+{
+    if (al == 6) bt6(d, r);
     else bt4(d, r);
 }
-INLINE void at(const int m, const V *s, V *o)
+INLINE void at(const int m, const int al, const V *s, V *o)
 {
     if (m == 4) at6(s, o);
+    else if (al == 6) at62(s, o);
     else at4(s, o);
 }
 
 /* ---- tile transforms ----------------------------------------------------------------------------------------- */
 
 /* Transform input tile `tile` into v[pt * pstride + ci] (ci < CinP; lanes past Cin are 0). */
-INLINE void input_tile(const int m, const kiln_wino_plan *p, const float *x, int64_t XP, int64_t tile, float *v,
-                       int64_t pstride)
+INLINE void input_tile(const int m, const int al, const kiln_wino_plan *p, const float *x, int64_t XP, int64_t tile,
+                       float *v, int64_t pstride)
 {
     enum { A = 6 };
-    const int al = m + 2;
     const int64_t per = p->tiles_h * p->tiles_w, nn = tile / per, r = tile % per;
     const int64_t ih0 = (r / p->tiles_w) * m - p->PT, iw0 = (r % p->tiles_w) * m - p->PL;
     const float *row[A];
@@ -101,14 +110,14 @@ INLINE void input_tile(const int m, const kiln_wino_plan *p, const float *x, int
 #pragma GCC unroll 6
             for (int j = 0; j < al; j++)
                 d[j] = row[i] && colok[j] ? _mm512_maskz_loadu_ps(k, row[i] + (iw0 + j) * XP + c) : _mm512_setzero_ps();
-            bt(m, d, t[i]);
+            bt(al, d, t[i]);
         }
 #pragma GCC unroll 6
         for (int j = 0; j < al; j++) {
             V col[A], o[A];
 #pragma GCC unroll 6
             for (int i = 0; i < al; i++) col[i] = t[i][j];
-            bt(m, col, o);
+            bt(al, col, o);
 #pragma GCC unroll 6
             for (int i = 0; i < al; i++) _mm512_storeu_ps(v + (i * al + j) * pstride + c, o[i]);
         }
@@ -125,12 +134,11 @@ typedef struct {
 } wino_job;
 
 /* Transform tile `tile` of M (rows mv[pt * pstride + co]) back for channels [co0, co1): + bias, + residual, act. */
-INLINE void output_tile(const int m, const wino_job *j, const float *mv, int64_t pstride, int64_t tile, int64_t co0,
-                        int64_t co1)
+INLINE void output_tile(const int m, const int al, const wino_job *j, const float *mv, int64_t pstride, int64_t tile,
+                        int64_t co0, int64_t co1)
 {
     enum { A = 6, MM = 4 };
     const kiln_wino_plan *p = &j->p;
-    const int al = m + 2;
     const int64_t per = p->tiles_h * p->tiles_w, nn = tile / per, r = tile % per;
     const int64_t oh0 = (r / p->tiles_w) * m, ow0 = (r % p->tiles_w) * m;
     const int rows = (int)(p->OH - oh0 < m ? p->OH - oh0 : m), cols = (int)(p->OW - ow0 < m ? p->OW - ow0 : m);
@@ -144,7 +152,7 @@ INLINE void output_tile(const int m, const wino_job *j, const float *mv, int64_t
             V s[A];
 #pragma GCC unroll 6
             for (int q = 0; q < al; q++) s[q] = _mm512_loadu_ps(mv + (i * al + q) * pstride + c);
-            at(m, s, t[i]);
+            at(m, al, s, t[i]);
         }
         const V b = _mm512_loadu_ps(j->bias + c);
 #pragma GCC unroll 4
@@ -153,7 +161,7 @@ INLINE void output_tile(const int m, const wino_job *j, const float *mv, int64_t
             V col[A], o[MM];
 #pragma GCC unroll 6
             for (int i = 0; i < al; i++) col[i] = t[i][q];
-            at(m, col, o);
+            at(m, al, col, o);
 #pragma GCC unroll 4
             for (int i = 0; i < m; i++) {
                 if (i >= rows) break;
@@ -344,7 +352,7 @@ INLINE void block_gemms(const wino_job *j, int pt, const float *Vp, float *Mp, i
         for (int64_t rt = rt0, i = 0; rt < rt1; rt++) {
             const int64_t r0 = rt * MR;
             const int mr = (int)(nt - r0 < MR ? nt - r0 : MR);
-            gemm_rows(mr, Vp + r0 * p->CinP, p->CinP, Up, p->Cin, p->m == 4 ? WINO_KB : p->Cin,
+            gemm_rows(mr, Vp + r0 * p->CinP, p->CinP, Up, p->Cin, p->alpha == 6 ? WINO_KB : p->Cin,
                       Mp + r0 * p->CoutP + cb * NR, p->CoutP, next + i * p->Cin * pfs, pfs);
             i += mr == MR;
         }
@@ -352,7 +360,7 @@ INLINE void block_gemms(const wino_job *j, int pt, const float *Vp, float *Mp, i
     }
 }
 
-INLINE void wino_task(const int m, const wino_job *j, int t)
+INLINE void wino_task(const int m, const int al, const wino_job *j, int t)
 {
     const kiln_wino_plan *p = &j->p;
     if (t >= j->active) return;
@@ -368,7 +376,7 @@ INLINE void wino_task(const int m, const wino_job *j, int t)
         const int64_t b = u / per_block, t0 = b * j->tb;
         const int64_t nt = p->T - t0 < j->tb ? p->T - t0 : j->tb;
         const long ue = (b + 1) * per_block < u1 ? (b + 1) * per_block : u1; /* this block's units */
-        for (int64_t tl = 0; tl < nt; tl++) input_tile(m, p, x, j->XP, t0 + tl, V_ + tl * p->CinP, nt * p->CinP);
+        for (int64_t tl = 0; tl < nt; tl++) input_tile(m, al, p, x, j->XP, t0 + tl, V_ + tl * p->CinP, nt * p->CinP);
         const int64_t brts = (nt + MR - 1) / MR; /* row tiles of this block (the last block may have fewer) */
         long v0 = 0, v1 = p->ncb * brts;
         if (j->sc > 1) { /* unit indices of this block, as (channel block, row tile) of its own row tiles */
@@ -384,7 +392,7 @@ INLINE void wino_task(const int m, const wino_job *j, int t)
             const int64_t tl1 = rt1 * MR < nt ? rt1 * MR : nt;
             if (j->sc > 1 || cb == 0) /* whole blocks: all channels in one sweep */
                 for (int64_t tl = rt0 * MR; tl < tl1; tl++)
-                    output_tile(m, j, M_ + tl * p->CoutP, nt * p->CoutP, t0 + tl, j->sc > 1 ? co0 : 0,
+                    output_tile(m, al, j, M_ + tl * p->CoutP, nt * p->CoutP, t0 + tl, j->sc > 1 ? co0 : 0,
                                 j->sc > 1 ? co1 : p->Cout);
             v = cb * brts + rt1;
         }
@@ -395,12 +403,17 @@ INLINE void wino_task(const int m, const wino_job *j, int t)
 static void task_f4(void *arg, int t, int n)
 {
     (void)n;
-    wino_task(4, arg, t);
+    wino_task(4, 6, arg, t);
 }
 static void task_f2(void *arg, int t, int n)
 {
     (void)n;
-    wino_task(2, arg, t);
+    wino_task(2, 4, arg, t);
+}
+static void task_f2k5(void *arg, int t, int n)
+{
+    (void)n;
+    wino_task(2, 6, arg, t);
 }
 
 static void wino_run(int m, const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
@@ -432,7 +445,7 @@ static void wino_run(int m, const kiln_kernel_args *a, const void *packed, kiln_
     j.tb = (p->T + nb - 1) / nb;
     j.nb = (p->T + j.tb - 1) / j.tb;
     j.active = (int)(j.nb * j.sc < threads ? j.nb * j.sc : threads);
-    kiln_threadpool_run(pool, m == 4 ? task_f4 : task_f2, &j);
+    kiln_threadpool_run(pool, m == 4 ? task_f4 : p->alpha == 6 ? task_f2k5 : task_f2, &j);
 }
 
 void kiln_wino_f4_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
@@ -441,6 +454,11 @@ void kiln_wino_f4_avx512(const kiln_kernel_args *a, const void *packed, kiln_thr
 }
 
 void kiln_wino_f2_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
+{
+    wino_run(2, a, packed, pool);
+}
+
+void kiln_wino_f2k5_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
 {
     wino_run(2, a, packed, pool);
 }
