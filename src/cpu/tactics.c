@@ -119,8 +119,8 @@ static const kiln_cpu_tactic conv_tactics[] = {
     /* appended: engine files store these indices */
     { "conv_gemm_avx512_14x32", KILN_ISA_AVX512, 2, 32, 14, conv_ok, X86(kiln_gemm_14x32_avx512) },
     /* Winograd (winograd.h): packing and workspace come from kiln_wino_*, found by kiln_wino_tile_of(run) */
-    { "conv_winograd_f4_avx512", KILN_ISA_AVX512, 2, 0, 0, kiln_wino_supports_f4, X86(kiln_wino_f4_avx512) },
-    { "conv_winograd_f2_avx512", KILN_ISA_AVX512, 2, 0, 0, kiln_wino_supports, X86(kiln_wino_f2_avx512) },
+    { "conv_winograd_f4_avx512", KILN_ISA_AVX512, 24, 0, 0, kiln_wino_supports_f4, X86(kiln_wino_f4_avx512) },
+    { "conv_winograd_f2_avx512", KILN_ISA_AVX512, 25, 0, 0, kiln_wino_supports, X86(kiln_wino_f2_avx512) },
     /* direct kernels for Cin <= 4 (stems, conv_direct.h): gemm-packed weights with NR = 2 vectors */
     { "conv_direct_avx512", KILN_ISA_AVX512, 16, 32, 0, kiln_conv_direct_supports, X86(kiln_conv_direct_avx512) },
     { "conv_direct_avx2", KILN_ISA_AVX2, 1, 16, 0, kiln_conv_direct_supports, X86(kiln_conv_direct_avx2) },
@@ -135,7 +135,14 @@ static const kiln_cpu_tactic conv_tactics[] = {
     { "conv_gemm_avx512_7x48", KILN_ISA_AVX512, 2, 48, 7, conv_rows7_ok, X86(kiln_gemm_7x48_avx512) },
     { "conv_gemm_avx512_7x64", KILN_ISA_AVX512, 2, 64, 7, conv_rows7_ok, X86(kiln_gemm_7x64_avx512) },
     /* Winograd F(2x2, 5x5) (winograd.h), like the other Winograd tactics */
-    { "conv_winograd_f2k5_avx512", KILN_ISA_AVX512, 2, 0, 0, kiln_wino_supports_k5, X86(kiln_wino_f2k5_avx512) },
+    { "conv_winograd_f2k5_avx512", KILN_ISA_AVX512, 26, 0, 0, kiln_wino_supports_k5, X86(kiln_wino_f2k5_avx512) },
+    /* Winograd over the portable vector vocabulary (winograd_simd.inc): AVX2 + FMA and NEON */
+    { "conv_winograd_f4_avx2", KILN_ISA_AVX2, 2, 0, 0, kiln_wino_supports_f4, X86(kiln_wino_f4_avx2) },
+    { "conv_winograd_f2_avx2", KILN_ISA_AVX2, 2, 0, 0, kiln_wino_supports, X86(kiln_wino_f2_avx2) },
+    { "conv_winograd_f2k5_avx2", KILN_ISA_AVX2, 2, 0, 0, kiln_wino_supports_k5, X86(kiln_wino_f2k5_avx2) },
+    { "conv_winograd_f4_neon", KILN_ISA_NEON, 6, 0, 0, kiln_wino_supports_f4, ARM(kiln_wino_f4_neon) },
+    { "conv_winograd_f2_neon", KILN_ISA_NEON, 6, 0, 0, kiln_wino_supports, ARM(kiln_wino_f2_neon) },
+    { "conv_winograd_f2k5_neon", KILN_ISA_NEON, 6, 0, 0, kiln_wino_supports_k5, ARM(kiln_wino_f2k5_neon) },
 };
 
 static const kiln_cpu_tactic dense_tactics[] = {
@@ -266,7 +273,7 @@ static int wino_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max
     if (!kiln_cpu_tactic_usable(g, n, t)) return 0;
     const kiln_value *w = val(g, n, 1), *y = &g->values[n->output];
     return w->dims[2] >= 64 && w->dims[3] >= 64 && (int64_t)batch_max * y->dims[1] * y->dims[2] >=
-                                                       (t == 13 ? 14 * 14 : 28 * 28);
+                                                       (t == 13 || t == 24 || t == 27 ? 14 * 14 : 28 * 28);
 }
 
 /* Winograd F(2x2, 5x5) for 5x5 convs of >= 16 input and output channels: 1.9-2.1x faster than the 14x32 gemm on
@@ -294,6 +301,19 @@ static int amx_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max,
     return p.local || p.KH * p.KW > 1;
 }
 
+/* The Winograd tactic for the node by the rules above, the best ISA first (AVX-512, AVX2, NEON); 0 if none. */
+static int wino_pick(const kiln_graph *g, const kiln_node *n, int batch_max)
+{
+    static const int f4[] = { 13, 24, 27 }, f2[] = { 14, 25, 28 }, f2k5[] = { 23, 26, 29 };
+    for (int i = 0; i < 3; i++)
+        if (wino_heuristic(g, n, batch_max, f4[i])) return f4[i];
+    for (int i = 0; i < 3; i++)
+        if (wino_heuristic(g, n, batch_max, f2[i])) return f2[i];
+    for (int i = 0; i < 3; i++)
+        if (wino5_heuristic(g, n, f2k5[i])) return f2k5[i];
+    return 0;
+}
+
 int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max, int fast_math)
 {
     (void)fast_math; /* no fast-math tactic at present (kiln_cpu_tactic_fast_math) */
@@ -303,7 +323,7 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
     static const int dense_big[] = { 9, 3, 7, 1 }, dense_gemv[] = { 6, 4, 8, 2 };
     static const int simple[] = { 3, 2, 4, 1 };
     const int *pref = simple;
-    int np = 4;
+    int np = 4, wt;
     switch (n->op) {
     case KILN_OP_CONV2D:
         /* 14x32 unless the pixels fill 14-row tiles worse than 8-row ones (e.g. 10x10: 112 vs 104 rows) */
@@ -313,9 +333,7 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
         }
         if (dw_ok(g, n)) pref = conv_dw;
         else if (amx_heuristic(g, n, batch_max, 20)) return 20; /* conv_amx_bf16x6 */
-        else if (wino_heuristic(g, n, batch_max, 13)) return 13; /* F(4x4) */
-        else if (wino_heuristic(g, n, batch_max, 14)) return 14;              /* F(2x2) */
-        else if (wino5_heuristic(g, n, 23)) return 23;                         /* F(2x2, 5x5) */
+        else if ((wt = wino_pick(g, n, batch_max)) > 0) return wt; /* F(4x4), F(2x2), F(2x2, 5x5) */
         else {
             /* and not for stems (3 channels a tap: its tiles never take the uniform assembly loop, and the C loop
              * with 14 row pointers spills) */

@@ -150,8 +150,14 @@ size_t kiln_wino_workspace(const kiln_graph *g, const kiln_node *n, int m, int b
 int kiln_wino_tile_of(kiln_tactic_run_fn run)
 {
 #if defined(__x86_64__)
-    if (run == kiln_wino_f4_avx512) return 4;
-    if (run == kiln_wino_f2_avx512 || run == kiln_wino_f2k5_avx512) return 2;
+    if (run == kiln_wino_f4_avx512 || run == kiln_wino_f4_avx2) return 4;
+    if (run == kiln_wino_f2_avx512 || run == kiln_wino_f2k5_avx512 || run == kiln_wino_f2_avx2 ||
+        run == kiln_wino_f2k5_avx2)
+        return 2;
+#endif
+#if defined(__aarch64__)
+    if (run == kiln_wino_f4_neon) return 4;
+    if (run == kiln_wino_f2_neon || run == kiln_wino_f2k5_neon) return 2;
 #endif
     (void)run;
     return 0;

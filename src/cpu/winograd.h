@@ -45,6 +45,18 @@ typedef struct {
     int slots;                      /* slots in the workspace */
 } kiln_wino_plan;
 
+/* One run of a Winograd tactic (winograd_driver.inc): the plan at the run's batch, the packed weights and bias, the
+ * residual or NULL, the workspace, pitches, tiles per block and blocks, channel splits per block, threads at work,
+ * and the epilogue's activation code (the ISA's own: WINO_FAST_KIND). */
+typedef struct {
+    kiln_wino_plan p;
+    const kiln_kernel_args *a;
+    const float *U, *bias, *res;
+    float *ws;
+    int64_t XP, YP, tb, nb;
+    int sc, active, fast;
+} kiln_wino_job;
+
 /* 1 when the node is a 3x3 / stride 1 / dilation 1 / groups 1 conv with constant weights (and bias) and an output of
  * at least 7x7 pixels. */
 int kiln_wino_supports(const kiln_graph *g, const kiln_node *n);
@@ -70,6 +82,15 @@ int kiln_wino_tile_of(kiln_tactic_run_fn run);
 void kiln_wino_f4_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
 void kiln_wino_f2_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
 void kiln_wino_f2k5_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
+/* the same over the portable vector vocabulary (winograd_simd.inc): AVX2 + FMA */
+void kiln_wino_f4_avx2(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
+void kiln_wino_f2_avx2(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
+void kiln_wino_f2k5_avx2(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
+#endif
+#if defined(__aarch64__)
+void kiln_wino_f4_neon(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
+void kiln_wino_f2_neon(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
+void kiln_wino_f2k5_neon(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool);
 #endif
 
 #endif

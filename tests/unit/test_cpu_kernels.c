@@ -364,7 +364,9 @@ static void accuracy_test(int H, int W, int Cin, int Cout, int K, int relu_input
     int cnt;
     const kiln_cpu_tactic *list = kiln_cpu_tactics(KILN_OP_CONV2D, &cnt);
     for (int t = 1; t < cnt; t++) {
-        if (!kiln_cpu_tactic_usable(g, n, t) || !(strstr(list[t].name, "avx512") || strstr(list[t].name, "amx"))) continue;
+        if (!kiln_cpu_tactic_usable(g, n, t) ||
+            !(strstr(list[t].name, "avx512") || strstr(list[t].name, "amx") || strstr(list[t].name, "winograd")))
+            continue;
         if (strstr(list[t].name, "dw")) continue;
         kiln_kernel_args a;
         memset(&a, 0, sizeof a);

@@ -46,4 +46,9 @@ static inline void n_store_n(float *p, float32x4_t v, int n) { float t[4]; vst1q
 #undef MR
 #undef NRV
 #undef NR_LIT
+
+/* Winograd F(4x4, 3x3), F(2x2, 3x3), F(2x2, 5x5) */
+#define WINO_SUF SUF
+#include "../winograd_simd.inc"
+#undef WINO_SUF
 #endif

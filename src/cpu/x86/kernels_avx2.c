@@ -57,4 +57,9 @@ static inline __m256i avx2_mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_e
 #define DWR_P 4
 #include "../dw_rows.inc"
 #undef DWR_P
+
+/* Winograd F(4x4, 3x3), F(2x2, 3x3), F(2x2, 5x5) (AVX-512 has its own, x86/winograd_avx512.c) */
+#define WINO_SUF SUF
+#include "../winograd_simd.inc"
+#undef WINO_SUF
 #endif

@@ -124,17 +124,9 @@ INLINE void input_tile(const int m, const int al, const kiln_wino_plan *p, const
     }
 }
 
-typedef struct {
-    kiln_wino_plan p;
-    const kiln_kernel_args *a;
-    const float *U, *bias, *res;
-    float *ws;
-    int64_t XP, YP, tb, nb;
-    int sc, active, fast;
-} wino_job;
 
 /* Transform tile `tile` of M (rows mv[pt * pstride + co]) back for channels [co0, co1): + bias, + residual, act. */
-INLINE void output_tile(const int m, const int al, const wino_job *j, const float *mv, int64_t pstride, int64_t tile,
+INLINE void output_tile(const int m, const int al, const kiln_wino_job *j, const float *mv, int64_t pstride, int64_t tile,
                         int64_t co0, int64_t co1)
 {
     enum { A = 6, MM = 4 };
@@ -184,6 +176,93 @@ INLINE void output_tile(const int m, const int al, const wino_job *j, const floa
 /* Full 14-row tile: 28 accumulators in zmm0-27 (zeroed here), weights zmm28-29, broadcast zmm30-31; row r of the
  * result goes to (add: is added to) c + r * ldc (two bases, rows 0 and 7, and three stride multiples, like the a rows). Per k, 128 bytes
  * at pf are prefetched and pf advances pf_step floats: the tiles of a panel share the prefetch of the next panel. */
+/* The 14x32 tile's asm: zero the accumulators, the K loop, then (WINO_K14_ADDS, when adding to c) the stores. Two
+ * asm statements rather than a flag operand: the loop already takes 14 general registers (an ASan build has no more). */
+#define WINO_K14_LOOP \
+    ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27\n" \
+    "vpxord %%zmm\\r, %%zmm\\r, %%zmm\\r\n" \
+    ".endr\n" \
+    "test %[k], %[k]\n" \
+    "jz 2f\n" \
+    "1:\n" \
+    "vmovups (%[w]), %%zmm28\n" \
+    "vmovups 64(%[w]), %%zmm29\n" \
+    "prefetcht1 (%[pf])\n" \
+    "prefetcht1 64(%[pf])\n" \
+    KILN_AVX512_14x32_FMA_STEP \
+    "add $4, %[a0]\n" \
+    "add $4, %[a7]\n" \
+    "add $128, %[w]\n" \
+    "add %[pfs], %[pf]\n" \
+    "dec %[k]\n" \
+    "jnz 1b\n" \
+    "2:\n"
+#define WINO_K14_ADDS \
+    "vaddps (%[c0]), %%zmm0, %%zmm0\n" \
+    "vaddps 64(%[c0]), %%zmm1, %%zmm1\n" \
+    "vaddps (%[c0],%[l1],1), %%zmm2, %%zmm2\n" \
+    "vaddps 64(%[c0],%[l1],1), %%zmm3, %%zmm3\n" \
+    "vaddps (%[c0],%[l1],2), %%zmm4, %%zmm4\n" \
+    "vaddps 64(%[c0],%[l1],2), %%zmm5, %%zmm5\n" \
+    "vaddps (%[c0],%[l3],1), %%zmm6, %%zmm6\n" \
+    "vaddps 64(%[c0],%[l3],1), %%zmm7, %%zmm7\n" \
+    "vaddps (%[c0],%[l1],4), %%zmm8, %%zmm8\n" \
+    "vaddps 64(%[c0],%[l1],4), %%zmm9, %%zmm9\n" \
+    "vaddps (%[c0],%[l5],1), %%zmm10, %%zmm10\n" \
+    "vaddps 64(%[c0],%[l5],1), %%zmm11, %%zmm11\n" \
+    "vaddps (%[c0],%[l3],2), %%zmm12, %%zmm12\n" \
+    "vaddps 64(%[c0],%[l3],2), %%zmm13, %%zmm13\n" \
+    "vaddps (%[c7]), %%zmm14, %%zmm14\n" \
+    "vaddps 64(%[c7]), %%zmm15, %%zmm15\n" \
+    "vaddps (%[c7],%[l1],1), %%zmm16, %%zmm16\n" \
+    "vaddps 64(%[c7],%[l1],1), %%zmm17, %%zmm17\n" \
+    "vaddps (%[c7],%[l1],2), %%zmm18, %%zmm18\n" \
+    "vaddps 64(%[c7],%[l1],2), %%zmm19, %%zmm19\n" \
+    "vaddps (%[c7],%[l3],1), %%zmm20, %%zmm20\n" \
+    "vaddps 64(%[c7],%[l3],1), %%zmm21, %%zmm21\n" \
+    "vaddps (%[c7],%[l1],4), %%zmm22, %%zmm22\n" \
+    "vaddps 64(%[c7],%[l1],4), %%zmm23, %%zmm23\n" \
+    "vaddps (%[c7],%[l5],1), %%zmm24, %%zmm24\n" \
+    "vaddps 64(%[c7],%[l5],1), %%zmm25, %%zmm25\n" \
+    "vaddps (%[c7],%[l3],2), %%zmm26, %%zmm26\n" \
+    "vaddps 64(%[c7],%[l3],2), %%zmm27, %%zmm27\n"
+#define WINO_K14_STORES \
+    "vmovups %%zmm0, (%[c0])\n" \
+    "vmovups %%zmm1, 64(%[c0])\n" \
+    "vmovups %%zmm2, (%[c0],%[l1],1)\n" \
+    "vmovups %%zmm3, 64(%[c0],%[l1],1)\n" \
+    "vmovups %%zmm4, (%[c0],%[l1],2)\n" \
+    "vmovups %%zmm5, 64(%[c0],%[l1],2)\n" \
+    "vmovups %%zmm6, (%[c0],%[l3],1)\n" \
+    "vmovups %%zmm7, 64(%[c0],%[l3],1)\n" \
+    "vmovups %%zmm8, (%[c0],%[l1],4)\n" \
+    "vmovups %%zmm9, 64(%[c0],%[l1],4)\n" \
+    "vmovups %%zmm10, (%[c0],%[l5],1)\n" \
+    "vmovups %%zmm11, 64(%[c0],%[l5],1)\n" \
+    "vmovups %%zmm12, (%[c0],%[l3],2)\n" \
+    "vmovups %%zmm13, 64(%[c0],%[l3],2)\n" \
+    "vmovups %%zmm14, (%[c7])\n" \
+    "vmovups %%zmm15, 64(%[c7])\n" \
+    "vmovups %%zmm16, (%[c7],%[l1],1)\n" \
+    "vmovups %%zmm17, 64(%[c7],%[l1],1)\n" \
+    "vmovups %%zmm18, (%[c7],%[l1],2)\n" \
+    "vmovups %%zmm19, 64(%[c7],%[l1],2)\n" \
+    "vmovups %%zmm20, (%[c7],%[l3],1)\n" \
+    "vmovups %%zmm21, 64(%[c7],%[l3],1)\n" \
+    "vmovups %%zmm22, (%[c7],%[l1],4)\n" \
+    "vmovups %%zmm23, 64(%[c7],%[l1],4)\n" \
+    "vmovups %%zmm24, (%[c7],%[l5],1)\n" \
+    "vmovups %%zmm25, 64(%[c7],%[l5],1)\n" \
+    "vmovups %%zmm26, (%[c7],%[l3],2)\n" \
+    "vmovups %%zmm27, 64(%[c7],%[l3],2)\n"
+#define WINO_K14_OPERANDS \
+    : [a0] "+r"(pa0), [a7] "+r"(pa7), [w] "+r"(pw), [k] "+r"(kc), [pf] "+r"(ppf) \
+    : [c0] "r"(c0), [c7] "r"(c7), [l1] "r"(l1), [l3] "r"(l3), [l5] "r"(l5), [s1] "r"(s1), [s3] "r"(s3), \
+    [s5] "r"(s5), [pfs] "r"(pf_step * 4) \
+    : "memory", "cc", "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", \
+    "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22", \
+    "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", "zmm31"
+
 static inline void k14x32(float *c, int64_t ldc, const float *a0, int64_t lda, const float *w, int64_t kc,
                           const float *pf, int64_t pf_step, int64_t add)
 {
@@ -191,90 +270,10 @@ static inline void k14x32(float *c, int64_t ldc, const float *a0, int64_t lda, c
     const int64_t s1 = lda * 4, s3 = 3 * s1, s5 = 5 * s1, l1 = ldc * 4, l3 = 3 * l1, l5 = 5 * l1;
     const char *pa0 = (const char *)a0, *pa7 = (const char *)a0 + 7 * s1, *pw = (const char *)w;
     char *c0 = (char *)c, *c7 = (char *)c + 7 * l1;
-    __asm__ volatile(
-        ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27\n"
-        "vpxord %%zmm\\r, %%zmm\\r, %%zmm\\r\n"
-        ".endr\n"
-        "test %[k], %[k]\n"
-        "jz 2f\n"
-        "1:\n"
-        "vmovups (%[w]), %%zmm28\n"
-        "vmovups 64(%[w]), %%zmm29\n"
-        "prefetcht1 (%[pf])\n"
-        "prefetcht1 64(%[pf])\n"
-        KILN_AVX512_14x32_FMA_STEP
-        "add $4, %[a0]\n"
-        "add $4, %[a7]\n"
-        "add $128, %[w]\n"
-        "add %[pfs], %[pf]\n"
-        "dec %[k]\n"
-        "jnz 1b\n"
-        "2:\n"
-        "cmpq $0, %[add]\n"
-        "jz 3f\n"
-        "vaddps (%[c0]), %%zmm0, %%zmm0\n"
-        "vaddps 64(%[c0]), %%zmm1, %%zmm1\n"
-        "vaddps (%[c0],%[l1],1), %%zmm2, %%zmm2\n"
-        "vaddps 64(%[c0],%[l1],1), %%zmm3, %%zmm3\n"
-        "vaddps (%[c0],%[l1],2), %%zmm4, %%zmm4\n"
-        "vaddps 64(%[c0],%[l1],2), %%zmm5, %%zmm5\n"
-        "vaddps (%[c0],%[l3],1), %%zmm6, %%zmm6\n"
-        "vaddps 64(%[c0],%[l3],1), %%zmm7, %%zmm7\n"
-        "vaddps (%[c0],%[l1],4), %%zmm8, %%zmm8\n"
-        "vaddps 64(%[c0],%[l1],4), %%zmm9, %%zmm9\n"
-        "vaddps (%[c0],%[l5],1), %%zmm10, %%zmm10\n"
-        "vaddps 64(%[c0],%[l5],1), %%zmm11, %%zmm11\n"
-        "vaddps (%[c0],%[l3],2), %%zmm12, %%zmm12\n"
-        "vaddps 64(%[c0],%[l3],2), %%zmm13, %%zmm13\n"
-        "vaddps (%[c7]), %%zmm14, %%zmm14\n"
-        "vaddps 64(%[c7]), %%zmm15, %%zmm15\n"
-        "vaddps (%[c7],%[l1],1), %%zmm16, %%zmm16\n"
-        "vaddps 64(%[c7],%[l1],1), %%zmm17, %%zmm17\n"
-        "vaddps (%[c7],%[l1],2), %%zmm18, %%zmm18\n"
-        "vaddps 64(%[c7],%[l1],2), %%zmm19, %%zmm19\n"
-        "vaddps (%[c7],%[l3],1), %%zmm20, %%zmm20\n"
-        "vaddps 64(%[c7],%[l3],1), %%zmm21, %%zmm21\n"
-        "vaddps (%[c7],%[l1],4), %%zmm22, %%zmm22\n"
-        "vaddps 64(%[c7],%[l1],4), %%zmm23, %%zmm23\n"
-        "vaddps (%[c7],%[l5],1), %%zmm24, %%zmm24\n"
-        "vaddps 64(%[c7],%[l5],1), %%zmm25, %%zmm25\n"
-        "vaddps (%[c7],%[l3],2), %%zmm26, %%zmm26\n"
-        "vaddps 64(%[c7],%[l3],2), %%zmm27, %%zmm27\n"
-        "3:\n"
-        "vmovups %%zmm0, (%[c0])\n"
-        "vmovups %%zmm1, 64(%[c0])\n"
-        "vmovups %%zmm2, (%[c0],%[l1],1)\n"
-        "vmovups %%zmm3, 64(%[c0],%[l1],1)\n"
-        "vmovups %%zmm4, (%[c0],%[l1],2)\n"
-        "vmovups %%zmm5, 64(%[c0],%[l1],2)\n"
-        "vmovups %%zmm6, (%[c0],%[l3],1)\n"
-        "vmovups %%zmm7, 64(%[c0],%[l3],1)\n"
-        "vmovups %%zmm8, (%[c0],%[l1],4)\n"
-        "vmovups %%zmm9, 64(%[c0],%[l1],4)\n"
-        "vmovups %%zmm10, (%[c0],%[l5],1)\n"
-        "vmovups %%zmm11, 64(%[c0],%[l5],1)\n"
-        "vmovups %%zmm12, (%[c0],%[l3],2)\n"
-        "vmovups %%zmm13, 64(%[c0],%[l3],2)\n"
-        "vmovups %%zmm14, (%[c7])\n"
-        "vmovups %%zmm15, 64(%[c7])\n"
-        "vmovups %%zmm16, (%[c7],%[l1],1)\n"
-        "vmovups %%zmm17, 64(%[c7],%[l1],1)\n"
-        "vmovups %%zmm18, (%[c7],%[l1],2)\n"
-        "vmovups %%zmm19, 64(%[c7],%[l1],2)\n"
-        "vmovups %%zmm20, (%[c7],%[l3],1)\n"
-        "vmovups %%zmm21, 64(%[c7],%[l3],1)\n"
-        "vmovups %%zmm22, (%[c7],%[l1],4)\n"
-        "vmovups %%zmm23, 64(%[c7],%[l1],4)\n"
-        "vmovups %%zmm24, (%[c7],%[l5],1)\n"
-        "vmovups %%zmm25, 64(%[c7],%[l5],1)\n"
-        "vmovups %%zmm26, (%[c7],%[l3],2)\n"
-        "vmovups %%zmm27, 64(%[c7],%[l3],2)\n"
-        : [a0] "+r"(pa0), [a7] "+r"(pa7), [w] "+r"(pw), [k] "+r"(kc), [pf] "+r"(ppf)
-        : [c0] "r"(c0), [c7] "r"(c7), [l1] "r"(l1), [l3] "r"(l3), [l5] "r"(l5), [s1] "r"(s1), [s3] "r"(s3),
-          [s5] "r"(s5), [pfs] "r"(pf_step * 4), [add] "m"(add)
-        : "memory", "cc", "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10",
-          "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17", "zmm18", "zmm19", "zmm20", "zmm21", "zmm22",
-          "zmm23", "zmm24", "zmm25", "zmm26", "zmm27", "zmm28", "zmm29", "zmm30", "zmm31");
+    if (add)
+        __asm__ volatile(WINO_K14_LOOP WINO_K14_ADDS WINO_K14_STORES WINO_K14_OPERANDS);
+    else
+        __asm__ volatile(WINO_K14_LOOP WINO_K14_STORES WINO_K14_OPERANDS);
 }
 
 /* Fewer than 14 rows (block tails): the same FMA chains in C. */
@@ -332,134 +331,10 @@ static void gemm_rows(int mr, const float *a, int64_t lda, const float *w, int64
     }
 }
 
-/* ---- driver -------------------------------------------------------------------------------------------------- */
+/* ---- driver (../winograd_driver.inc): tile blocks over threads, transforms and GEMMs per block ------------- */
 
-/* The GEMMs of point pt for the (channel block, row tile) units [v0, v1) of one tile block of nt tiles: consecutive
- * units of a channel block reuse its weight panel; each panel's full tiles prefetch the next panel into L2 (the
- * transformed weights stream from L3 / memory once per tile block). */
-INLINE void block_gemms(const wino_job *j, int pt, const float *Vp, float *Mp, int64_t nt, int64_t rts, long v0, long v1)
-{
-    const kiln_wino_plan *p = &j->p;
-    for (long v = v0; v < v1;) {
-        const int64_t cb = v / rts, rt0 = v % rts, rt1 = (cb + 1) * rts <= v1 ? rts : v1 - cb * rts;
-        const float *Up = j->U + ((int64_t)pt * p->ncb + cb) * p->Cin * NR;
-        const long vn = cb * rts + rt1; /* first unit after this panel's */
-        const int64_t ncb_next = vn < v1 ? vn / rts : v0 / rts;
-        const float *next = j->U + ((int64_t)(vn < v1 ? pt : pt + 1) * p->ncb + ncb_next) * p->Cin * NR;
-        int64_t full = 0;
-        for (int64_t rt = rt0; rt < rt1; rt++) full += (rt + 1) * MR <= nt;
-        const int64_t pfs = (NR + (full > 0 ? full : 1) - 1) / (full > 0 ? full : 1);
-        for (int64_t rt = rt0, i = 0; rt < rt1; rt++) {
-            const int64_t r0 = rt * MR;
-            const int mr = (int)(nt - r0 < MR ? nt - r0 : MR);
-            gemm_rows(mr, Vp + r0 * p->CinP, p->CinP, Up, p->Cin, p->alpha == 6 ? WINO_KB : p->Cin,
-                      Mp + r0 * p->CoutP + cb * NR, p->CoutP, next + i * p->Cin * pfs, pfs);
-            i += mr == MR;
-        }
-        v = cb * rts + rt1;
-    }
-}
-
-INLINE void wino_task(const int m, const int al, const wino_job *j, int t)
-{
-    const kiln_wino_plan *p = &j->p;
-    if (t >= j->active) return;
-    float *V_ = j->ws + (int64_t)t * p->slot_floats;
-    float *M_ = V_ + (int64_t)p->P * j->tb * p->CinP;
-    const float *x = j->a->in[0];
-    /* units: (tile block, channel block, row tile of MR tiles) when threads share blocks (their weights outweigh the
-     * tiles: each thread then streams only its share), else whole tile blocks; a thread's units are contiguous */
-    const int64_t rts = (j->tb + MR - 1) / MR, per_block = j->sc > 1 ? p->ncb * rts : 1;
-    long u0, u1;
-    kiln_partition((long)(j->nb * per_block), t, j->active, &u0, &u1);
-    for (long u = u0; u < u1;) {
-        const int64_t b = u / per_block, t0 = b * j->tb;
-        const int64_t nt = p->T - t0 < j->tb ? p->T - t0 : j->tb;
-        const long ue = (b + 1) * per_block < u1 ? (b + 1) * per_block : u1; /* this block's units */
-        for (int64_t tl = 0; tl < nt; tl++) input_tile(m, al, p, x, j->XP, t0 + tl, V_ + tl * p->CinP, nt * p->CinP);
-        const int64_t brts = (nt + MR - 1) / MR; /* row tiles of this block (the last block may have fewer) */
-        long v0 = 0, v1 = p->ncb * brts;
-        if (j->sc > 1) { /* unit indices of this block, as (channel block, row tile) of its own row tiles */
-            const long a0 = u - b * per_block, a1 = ue - b * per_block;
-            v0 = (a0 / rts) * brts + (a0 % rts < brts ? a0 % rts : brts);
-            v1 = (a1 / rts) * brts + (a1 % rts < brts ? a1 % rts : brts);
-        }
-        for (int pt = 0; pt < p->P; pt++)
-            block_gemms(j, pt, V_ + (int64_t)pt * nt * p->CinP, M_ + (int64_t)pt * nt * p->CoutP, nt, brts, v0, v1);
-        for (long v = v0; v < v1;) { /* back to the output, per channel block and its run of row tiles */
-            const int64_t cb = v / brts, rt0 = v % brts, rt1 = (cb + 1) * brts <= v1 ? brts : v1 - cb * brts;
-            const int64_t co0 = cb * NR, co1 = (cb + 1) * NR < p->Cout ? (cb + 1) * NR : p->Cout;
-            const int64_t tl1 = rt1 * MR < nt ? rt1 * MR : nt;
-            if (j->sc > 1 || cb == 0) /* whole blocks: all channels in one sweep */
-                for (int64_t tl = rt0 * MR; tl < tl1; tl++)
-                    output_tile(m, al, j, M_ + tl * p->CoutP, nt * p->CoutP, t0 + tl, j->sc > 1 ? co0 : 0,
-                                j->sc > 1 ? co1 : p->Cout);
-            v = cb * brts + rt1;
-        }
-        u = ue;
-    }
-}
-
-static void task_f4(void *arg, int t, int n)
-{
-    (void)n;
-    wino_task(4, 6, arg, t);
-}
-static void task_f2(void *arg, int t, int n)
-{
-    (void)n;
-    wino_task(2, 4, arg, t);
-}
-static void task_f2k5(void *arg, int t, int n)
-{
-    (void)n;
-    wino_task(2, 6, arg, t);
-}
-
-static void wino_run(int m, const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
-{
-    wino_job j;
-    memset(&j, 0, sizeof j);
-    kiln_wino_plan *p = &j.p;
-    kiln_wino_plan_init(a->g, a->node, m, a->batch, p);
-    j.a = a, j.U = packed, j.bias = j.U + (int64_t)p->P * p->ncb * p->Cin * NR, j.ws = a->workspace;
-    j.res = a->node->n_inputs > 3 ? a->in[3] : NULL;
-    j.XP = a->in_pitch[0] ? a->in_pitch[0] : p->Cin, j.YP = a->out_pitch ? a->out_pitch : p->Cout;
-    j.fast = kiln_relu_kind(&a->node->attrs.act);
-    /* Split: tile blocks over threads; or, when the blocks are fewer than the threads and the weights outweigh the
-     * transformed data, output-channel ranges too (each thread then reads only its share of the weights). */
-    int threads = kiln_threadpool_size(pool);
-    if (threads > p->slots) threads = p->slots;
-    const int64_t nb0 = (p->T + p->tb_max - 1) / p->tb_max;
-    const double wbytes = (double)p->P * (double)p->Cin * (double)p->CoutP;
-    const double dbytes = (double)p->T * p->P * (double)(p->CinP + p->CoutP);
-    int64_t nb = nb0;
-    j.sc = 1;
-    if (nb0 >= threads || wbytes <= dbytes) {
-        nb = (nb0 + threads - 1) / threads * threads;
-        if (nb > p->T) nb = p->T;
-    } else {
-        const int64_t sc = (threads + nb0 - 1) / nb0;
-        j.sc = (int)(sc < p->ncb ? sc : p->ncb);
-    }
-    j.tb = (p->T + nb - 1) / nb;
-    j.nb = (p->T + j.tb - 1) / j.tb;
-    j.active = (int)(j.nb * j.sc < threads ? j.nb * j.sc : threads);
-    kiln_threadpool_run(pool, m == 4 ? task_f4 : p->alpha == 6 ? task_f2k5 : task_f2, &j);
-}
-
-void kiln_wino_f4_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
-{
-    wino_run(4, a, packed, pool);
-}
-
-void kiln_wino_f2_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
-{
-    wino_run(2, a, packed, pool);
-}
-
-void kiln_wino_f2k5_avx512(const kiln_kernel_args *a, const void *packed, kiln_threadpool *pool)
-{
-    wino_run(2, a, packed, pool);
-}
+#define WINO_SUF avx512
+#define WINO_FAST_KIND(act) kiln_relu_kind(act)
+#define WINO_INL INLINE
+#include "../winograd_driver.inc"
 #endif
