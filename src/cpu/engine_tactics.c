@@ -431,6 +431,22 @@ static int time_layer(const kiln_engine *e, int i, kiln_threadpool *pool, int co
     a.out = owned[KILN_MAX_NODE_INPUTS];
     double us[16];
     if (ok) time_candidates(g, n, cand, m, &a, pool, cold, in_bytes, us);
+    /* A close race (the two fastest within 8%) is run again between those two alone and each keeps its better
+     * minimum: one layer's timing decides every identical layer (ResNet50's five conv4 3x3 layers follow the first),
+     * and single timings of Winograd F(4x4) and F(2x2) there ranged 534-700 and 581-628 us over three builds. */
+    int b0 = -1, b1 = -1;
+    for (int k = 0; ok && k < m; k++) {
+        if (us[k] < 0) continue;
+        if (b0 < 0 || us[k] < us[b0]) b1 = b0, b0 = k;
+        else if (b1 < 0 || us[k] < us[b1]) b1 = k;
+    }
+    if (b1 >= 0 && us[b1] < 1.08 * us[b0]) {
+        const int pair[2] = { cand[b0], cand[b1] };
+        double again[2];
+        time_candidates(g, n, pair, 2, &a, pool, cold, in_bytes, again);
+        if (again[0] >= 0 && again[0] < us[b0]) us[b0] = again[0];
+        if (again[1] >= 0 && again[1] < us[b1]) us[b1] = again[1];
+    }
     for (int k = 0; ok && k < m; k++) {
         if (verbose) fprintf(stderr, "kiln:   %-24s %10.1f us\n", kiln_cpu_tactic_name((kiln_op)n->op, cand[k]), us[k]);
         if (us[k] >= 0 && (*best_us < 0 || us[k] < *best_us)) *best_us = us[k], win = cand[k];
