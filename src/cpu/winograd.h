@@ -10,8 +10,17 @@
  * the direct convolution (2.25x for m = 2). The output transform adds the bias and the residual and applies the
  * activation (the same fused epilogue as the gemm tactics).
  *
- * Rounding: the transforms mix values of different magnitude (B^T has entries up to 5, A^T up to 8 for m = 4), so the
- * error is larger than the direct kernel's: tests/unit/test_cpu_kernels.c states the bound it checks.
+ * F(2x2, 5x5) has 6x6 input tiles on the same points as F(4x4, 3x3) (0, 1, -1, 1/2, -2, infinity): 36 points per
+ * 4 outputs instead of 100 products.
+ *
+ * Rounding: the transforms mix values of different magnitude (B^T has entries up to 2.5, A^T up to 8 for the 6-point
+ * transforms), so the products of a point are larger than the outputs they cancel down to; the GEMMs of the 6-point
+ * transforms therefore sum in K blocks of 32 channels. tests/unit/test_cpu_kernels.c states the bounds it checks
+ * against a float64 convolution.
+ *
+ * Code: this plan, the weight transform and packing in winograd.c; the driver (threads, blocks) in
+ * winograd_driver.inc; transforms and GEMMs per ISA in x86/winograd_avx512.c (asm 14x32 tile) and winograd_simd.inc
+ * (AVX2, NEON: the portable vector vocabulary).
  *
  * Work is split into blocks of TB tiles whose transformed input and output (36 x TB x (Cin + Cout) floats) fit in
  * ~1.5 MiB of L2; a thread transforms a block, runs the 36 GEMMs on it, and transforms it back. When the tiles are few
