@@ -272,8 +272,8 @@ static int wino_heuristic(const kiln_graph *g, const kiln_node *n, int batch_max
 {
     if (!kiln_cpu_tactic_usable(g, n, t)) return 0;
     const kiln_value *w = val(g, n, 1), *y = &g->values[n->output];
-    return w->dims[2] >= 64 && w->dims[3] >= 64 && (int64_t)batch_max * y->dims[1] * y->dims[2] >=
-                                                       (t == 13 || t == 24 || t == 27 ? 14 * 14 : 28 * 28);
+    const int f4 = kiln_wino_tile_of(kiln_cpu_tactic_get((kiln_op)n->op, t)->run) == 4;
+    return w->dims[2] >= 64 && w->dims[3] >= 64 && (int64_t)batch_max * y->dims[1] * y->dims[2] >= (f4 ? 14 * 14 : 28 * 28);
 }
 
 /* Winograd F(2x2, 5x5) for 5x5 convs of >= 16 input and output channels: 1.9-2.1x faster than the 14x32 gemm on

@@ -49,4 +49,21 @@
     "vfmadd231ps %%zmm28, %%zmm31, %%zmm26\n" \
     "vfmadd231ps %%zmm29, %%zmm31, %%zmm27\n"
 
+/* The whole K loop of those tiles (label 1, kc iterations in operand k): per k, the 32 weights into zmm28/29, 128
+ * bytes prefetched into L2 from pf (which then advances pfs bytes), the FMA step, every pointer one k on. Operands as
+ * above plus w, k, pf, pfs. */
+#define KILN_AVX512_14x32_K_LOOP \
+    "1:\n" \
+    "vmovups (%[w]), %%zmm28\n" \
+    "vmovups 64(%[w]), %%zmm29\n" \
+    "prefetcht1 (%[pf])\n" \
+    "prefetcht1 64(%[pf])\n" \
+    KILN_AVX512_14x32_FMA_STEP \
+    "add $4, %[a0]\n" \
+    "add $4, %[a7]\n" \
+    "add $128, %[w]\n" \
+    "add %[pfs], %[pf]\n" \
+    "dec %[k]\n" \
+    "jnz 1b\n"
+
 #endif

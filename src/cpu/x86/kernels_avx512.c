@@ -61,22 +61,6 @@
 #undef NRV
 #undef NR_LIT
 
-/* The K loop of both 14x32 kernels (label 1): per k, the 32 weights into zmm28/29, this tile's share of the next
- * block's weights prefetched into L2, 14 broadcasts x 2 FMAs (avx512_tile14.h), then every pointer one k on. */
-#define T14_K_LOOP \
-    "1:\n" \
-    "vmovups (%[w]), %%zmm28\n" \
-    "vmovups 64(%[w]), %%zmm29\n" \
-    "prefetcht1 (%[pf])\n" \
-    "prefetcht1 64(%[pf])\n" \
-    KILN_AVX512_14x32_FMA_STEP \
-    "add $4, %[a0]\n" \
-    "add $4, %[a7]\n" \
-    "add $128, %[w]\n" \
-    "add %[pfs], %[pf]\n" \
-    "dec %[k]\n" \
-    "jnz 1b\n"
-
 /* The 14x32 inner loop for a "uniform" tile (row r < 7 of the tile reads a0 + r * step, row r >= 7 a7 + (r - 7) *
  * step: 1x1 stride-1 convs, and every tap of a tile made of one or two 7-pixel runs of output rows once padding is
  * out of the way: see gemm_variant.inc), in assembly because GCC spills row pointers and rotates
@@ -123,7 +107,7 @@ static inline void avx512_uniform_14x32(float *acc, const float *a0, const float
         "vmovaps 1728(%[acc]), %%zmm27\n"
         "test %[k], %[k]\n"
         "jz 2f\n"
-        T14_K_LOOP
+        KILN_AVX512_14x32_K_LOOP
         "2:\n"
         "vmovaps %%zmm0, 0(%[acc])\n"
         "vmovaps %%zmm1, 64(%[acc])\n"
@@ -215,7 +199,7 @@ static inline void avx512_tile_14x32(int64_t step_floats, const float *w, const 
         "mov 272(%[ep]), %[k]\n"
         "test %[k], %[k]\n"
         "jz 7f\n"
-        T14_K_LOOP
+        KILN_AVX512_14x32_K_LOOP
         "7:\n"
         "dec %[nt]\n"
         "jnz 5b\n"

@@ -184,18 +184,7 @@ INLINE void output_tile(const int m, const int al, const kiln_wino_job *j, const
     ".endr\n" \
     "test %[k], %[k]\n" \
     "jz 2f\n" \
-    "1:\n" \
-    "vmovups (%[w]), %%zmm28\n" \
-    "vmovups 64(%[w]), %%zmm29\n" \
-    "prefetcht1 (%[pf])\n" \
-    "prefetcht1 64(%[pf])\n" \
-    KILN_AVX512_14x32_FMA_STEP \
-    "add $4, %[a0]\n" \
-    "add $4, %[a7]\n" \
-    "add $128, %[w]\n" \
-    "add %[pfs], %[pf]\n" \
-    "dec %[k]\n" \
-    "jnz 1b\n" \
+    KILN_AVX512_14x32_K_LOOP \
     "2:\n"
 #define WINO_K14_ADDS \
     "vaddps (%[c0]), %%zmm0, %%zmm0\n" \
