@@ -256,6 +256,11 @@ typedef struct {
                           * expansion conv into the depthwise conv and projection after it, squeeze-excite
                           * folding); runs with a layer callback (per-layer compare) run it on its own so that its
                           * output exists, runs with a layer timer (profiling) run it as normal runs do */
+    double kernel_flops; /* 2 x the multiply-adds per sample of the kernel that runs the layer here: `flops` except
+                          * for Winograd kernels (tiles x transformed points x Cin x Cout; their transforms' additions
+                          * not counted); 0 for layers without a convolution / dense product */
+    int64_t weight_bytes; /* bytes of weights the layer's kernel reads per run: its packed weights (gemm panels,
+                           * Winograd-transformed sets) where it packs them, else the float32 constant inputs */
 } kiln_layer_info;
 
 /* Measured FMA peak of one CPU core at the instruction level kiln uses here (AVX-512 or AVX2 vfmadd231ps chains, ~50

@@ -498,6 +498,16 @@ size_t kiln_cpu_tactic_packed_bytes(const kiln_graph *g, const kiln_node *n, int
     return k && t > 0 && k->gemm_nr > 0 ? kiln_pack_gemm_bytes(g, n, k->gemm_nr) : 0;
 }
 
+double kiln_cpu_tactic_mults(const kiln_graph *g, const kiln_node *n, int t)
+{
+    const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);
+    const int m = k && t > 0 ? kiln_wino_tile_of(k->run) : 0;
+    if (!m) return -1;
+    kiln_wino_plan p;
+    kiln_wino_plan_init(g, n, m, 1, &p);
+    return (double)p.T * (double)p.P * (double)p.Cin * (double)p.Cout;
+}
+
 void kiln_cpu_tactic_pack(const kiln_graph *g, const kiln_node *n, int t, void *dst)
 {
     const kiln_cpu_tactic *k = kiln_cpu_tactic_get((kiln_op)n->op, t);

@@ -51,6 +51,10 @@ int kiln_cpu_tactic_heuristic(const kiln_graph *g, const kiln_node *n, int batch
 size_t kiln_cpu_tactic_workspace(const kiln_graph *g, const kiln_node *n, int t, int batch);
 /* Packed-weights bytes of tactic t for the node (0: nothing to pack). */
 size_t kiln_cpu_tactic_packed_bytes(const kiln_graph *g, const kiln_node *n, int t);
+/* Multiply-adds per sample that tactic t performs for a conv node where they differ from the direct convolution's
+ * (Winograd: tiles x points x Cin x Cout, the transformed products; the transforms' additions not counted), or -1
+ * where they do not. `kiln bench --dumpProfile` divides by these for "% peak" and its multiply floor. */
+double kiln_cpu_tactic_mults(const kiln_graph *g, const kiln_node *n, int t);
 /* Pack the node's weights for tactic t into dst (kiln_cpu_tactic_packed_bytes bytes, 64-byte aligned). */
 void kiln_cpu_tactic_pack(const kiln_graph *g, const kiln_node *n, int t, void *dst);
 /* Run tactic t (already resolved) for one node. Before a gemm tactic, fills the workspace's zero row. */

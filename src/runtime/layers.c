@@ -7,6 +7,7 @@
 #include "../core/status.h"
 #include "layers.h"
 #include "../cpu/engine_tactics.h"
+#include "../cpu/tactics.h"
 
 int kiln_engine_num_layers(const kiln_engine *e)
 {
@@ -43,7 +44,19 @@ kiln_status kiln_engine_layer_info(const kiln_engine *e, int index, kiln_layer_i
         const int64_t outs = kiln_value_numel(v), cout = v->dims[v->rank - 1];
         const int64_t per_out = w->rank >= 2 && cout > 0 ? kiln_value_numel(w) / w->dims[w->rank - 1] : 0;
         info->flops = 2.0 * (double)outs * (double)per_out;
+        info->kernel_flops = info->flops;
+        if (info->backend == 0 && n->op == KILN_OP_CONV2D) {
+            const double mults = kiln_cpu_tactic_mults(e->g, n, kiln_cpu_engine_run_tactic(e, index));
+            if (mults >= 0) info->kernel_flops = 2.0 * mults;
+        }
     }
+    const size_t packed =
+        info->backend == 0 ? kiln_cpu_tactic_packed_bytes(e->g, n, kiln_cpu_engine_run_tactic(e, index)) : 0;
+    if (packed) info->weight_bytes = (int64_t)packed;
+    else
+        for (int i = 0; i < n->n_inputs; i++)
+            if (n->inputs[i] >= 0 && e->g->values[n->inputs[i]].data)
+                info->weight_bytes += kiln_value_numel(&e->g->values[n->inputs[i]]) * (int64_t)sizeof(float);
     return KILN_OK;
 }
 

@@ -76,6 +76,13 @@ check(all(set(r) == {"name", "timeMs", "averageMs", "medianMs", "percentage"} fo
 check(abs(sum(r["percentage"] for r in rows) - 100) < 1e-3, "percentages sum to 100")
 check(all(abs(r["averageMs"] * 40 - r["timeMs"]) <= 1e-6 + 1e-6 * r["timeMs"] for r in rows), "averageMs = timeMs / count")
 check(summary["profile"]["count"] == 40, "profile in the summary")
+sp = summary["profile"]
+check(sp["peakGflops"] > 1 and sp["kernelGflop"] > 0 and
+      abs(sum(l["kernelGflop"] for l in sp["layers"]) - sp["kernelGflop"]) <= 1e-9 + 1e-6 * sp["kernelGflop"] and
+      abs(sp["multiplyFloorMs"] - 1e3 * sp["kernelGflop"] / sp["peakGflops"]) <= 1e-9 + 1e-6 * sp["multiplyFloorMs"] and
+      abs(sum(l["weightBytes"] for l in sp["layers"]) / 1e6 - sp["weightMB"]) <= 1e-9 and sp["weightMB"] > 0,
+      "--json profile: per-layer kernelGflop / weightBytes add up to kernelGflop / weightMB, multiplyFloorMs = "
+      "kernelGflop at peakGflops")
 
 # --trace: Chrome trace events
 tr = json.load(open(f["trace"]))
@@ -115,7 +122,19 @@ rows = [[c.strip() for c in l.split("|")] for l in t.splitlines() if l.count("|"
 rated = [c for c in rows if c[5] and c[6]]
 check(peak is not None and float(peak.group(1)) > 1 and len(rated) >= 1 and
       all(abs(float(c[6]) - 100 * float(c[5]) / float(peak.group(1))) <= 0.1 + 0.01 * float(c[6]) for c in rated),
-      "text: GFLOP/s and % peak of the conv/dense layers agree with the measured peak")
+      "text: GFLOP/s and % peak of the conv/dense layers agree with the measured peak (no Winograd layer here)")
+# the multiply floor: the kernels' multiply-adds (here the direct ones) at the peak, against the profile's median
+N = r"([0-9.]+(?:e[+-][0-9]+)?)"
+floor = re.search(r"^Multiply floor: the kernels chosen here do " + N + r" GFLOP of multiply-adds a batch \(" + N +
+                  r" GFLOP as direct convolutions; [^)]*\): " + N + r" ms at the measured peak, ([0-9]+)% of this "
+                  r"profile's median total \(" + N + r" ms\)\. Weights read per run: " + N + r" MB$", t, re.M)
+direct = sum(float(c[5]) * float(c[3]) / 1e3 for c in rated)  # GFLOP/s x median ms = MFLOP: the rows' own FLOPs
+check(floor is not None and peak is not None and float(floor.group(1)) == float(floor.group(2)) and
+      abs(float(floor.group(2)) - direct) <= 0.02 * direct + 1e-3 and
+      abs(float(floor.group(3)) - 1e3 * float(floor.group(1)) / float(peak.group(1))) <= 1e-3 + 0.01 * float(floor.group(3))
+      and float(floor.group(6)) > 0,
+      "text: the multiply floor = the layers' FLOPs at the measured peak, with the weights' size (%s; rows %.4g GFLOP)"
+      % (floor.group(0) if floor else t[-400:], direct))
 # a loaded engine runs with the threads it was built with (bench's --threads only builds a model): --json says so and
 # the profile's % peak is of that many cores
 engine2 = os.path.join(work, "tiny_bench_t2.kiln")

@@ -10,6 +10,7 @@
 
 #include "cpu/cpu_features.h"
 #include "cpu/engine_tactics.h"
+#include "cpu/tactics.h"
 
 /* A small mobile-style net: 3x3 conv, depthwise 3x3 (stride 2), 1x1 conv, residual add, maxpool, GAP, dense. */
 static kiln_graph *graph_mobile(void)
@@ -124,6 +125,63 @@ static int child(const char *path)
     return t_failures ? 1 : 0;
 }
 
+/* Multiply-adds a kernel does (kiln_cpu_tactic_mults, kiln_layer_info.kernel_flops: `kiln bench`'s % peak and its
+ * multiply floor): Winograd F(m x m, r x r) tactics do ceil(OH/m) x ceil(OW/m) tiles of (m+r-1)^2 products of Cin x
+ * Cout, counted here from the tactic's name; every other tactic does the direct convolution's (-1). Then an engine's
+ * layers report those counts for the kernels that run them, and the bytes of the weights those kernels read. */
+static void check_kernel_mults(void)
+{
+    kiln_graph *g = kiln_graph_new();
+    int64_t in_dims[4] = { 1, 14, 13, 64 };
+    int x = kiln_graph_add_input(g, "image", 4, in_dims);
+    x = t_conv(g, "conv3", x, 3, 40);   /* 14x13 output: F(4x4) 4 x 4 tiles, F(2x2) 7 x 7 */
+    x = t_conv(g, "conv5", x, 5, 24);   /* F(2x2, 5x5) 7 x 7 tiles of 36 points */
+    kiln_graph_mark_output(g, x);
+    int nt = 0, wino = 0;
+    const kiln_cpu_tactic *ts = kiln_cpu_tactics(KILN_OP_CONV2D, &nt);
+    for (int c = 0; c < 2; c++) {
+        const kiln_node *n = &g->nodes[c];
+        const int64_t cin = c == 0 ? 64 : 40, cout = c == 0 ? 40 : 24, r = c == 0 ? 3 : 5;
+        for (int t = 0; t < nt; t++) {
+            const char *name = ts[t].name;
+            const int m = strstr(name, "winograd_f4") ? 4 : strstr(name, "winograd_f2") ? 2 : 0;
+            const int k5 = strstr(name, "f2k5") != NULL;
+            double want = -1;
+            if (m && (k5 ? r == 5 : r == 3)) {
+                const int64_t alpha = m + r - 1, tiles = ((14 + m - 1) / m) * ((13 + m - 1) / m);
+                want = (double)(tiles * alpha * alpha * cin * cout);
+                wino++;
+            }
+            if (m && !(k5 ? r == 5 : r == 3)) continue; /* a Winograd tactic of the other kernel size */
+            if (!ts[t].run && t > 0) continue;          /* another architecture's tactic: no run function here */
+            const double got = kiln_cpu_tactic_mults(g, n, t);
+            CHECK(got == want, "%s on %s: %g multiply-adds, expected %g", name, n->name, got, want);
+        }
+    }
+    CHECK(wino >= 3, "only %d Winograd tactics in the conv list", wino);
+
+    kiln_engine *e = build(g, KILN_TACTICS_HEURISTIC, 1, NULL);
+    for (int i = 0; e && i < e->g->n_nodes; i++) {
+        kiln_layer_info li;
+        CHECK_OK(kiln_engine_layer_info(e, i, &li));
+        const kiln_node *n = &e->g->nodes[i];
+        const int t = kiln_cpu_engine_run_tactic(e, i);
+        const double mults = kiln_cpu_tactic_mults(e->g, n, t);
+        CHECK(li.kernel_flops == (mults >= 0 ? 2 * mults : li.flops) && li.kernel_flops > 0,
+              "layer %s (%s): kernel_flops %g, flops %g", n->name, kiln_cpu_tactic_name(KILN_OP_CONV2D, t),
+              li.kernel_flops, li.flops);
+        const int64_t wbytes = kiln_value_numel(&e->g->values[n->inputs[1]]) * 4;
+        const size_t packed = kiln_cpu_tactic_packed_bytes(e->g, n, t);
+        CHECK(packed ? li.weight_bytes == (int64_t)packed && li.weight_bytes >= wbytes : li.weight_bytes > wbytes,
+              "layer %s: weight_bytes %lld (weights %lld, packed %zu)", n->name, (long long)li.weight_bytes,
+              (long long)wbytes, packed);
+        printf("kernel mults: %s %s: %.0f of %.0f direct, %lld weight bytes\n", n->name,
+               kiln_cpu_tactic_name(KILN_OP_CONV2D, t), li.kernel_flops / 2, li.flops / 2, (long long)li.weight_bytes);
+    }
+    kiln_engine_free(e);
+    kiln_graph_free(g);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--load-under-avx2")) return child(argv[2]);
@@ -187,6 +245,8 @@ int main(int argc, char **argv)
     kiln_engine_free(a);
     unlink(p1), unlink(p2), unlink(cache);
     kiln_graph_free(g);
+    /* last: its random weights would change graph_mobile()'s, which the KILN_ISA=avx2 child rebuilds */
+    check_kernel_mults();
     printf("%d failures\n", t_failures);
     return t_failures ? 1 : 0;
 }

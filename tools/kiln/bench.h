@@ -17,6 +17,9 @@ typedef struct {
     double median_ms;    /* median over the profiled runs */
     double percent;      /* share of the sum over every layer */
     double gflops;       /* convolution / dense layers: FLOPs of the batch / median time, GFLOP/s; else 0 */
+    double kernel_gflops; /* the same with the kernel's own multiply-adds (kiln_layer_info.kernel_flops) */
+    double kernel_gflop; /* those multiply-adds for the batch, GFLOP (a streamed group's sum on its last layer) */
+    long long weight_bytes; /* kiln_layer_info.weight_bytes */
     int fused_into_next; /* kiln_layer_info.fused_into_next */
 } bench_layer;
 
@@ -50,6 +53,9 @@ typedef struct {
     bench_layer *layers;               /* execution order */
     double profile_total_ms, profile_total_median_ms;
     double peak_gflops;                /* CPU engines: measured FMA peak of one core x threads (0: not measured) */
+    double direct_gflop, kernel_gflop; /* a batch's convolution / dense FLOPs: as direct products, as the kernels do
+                                        * them (Winograd: transformed products) */
+    double weight_mb;                  /* weights the kernels read per run, MB (1e6 bytes) */
     bench_event *events;               /* the first traced profiled runs, for --trace */
     size_t n_events;
     size_t traced_runs;

@@ -236,15 +236,26 @@ static void print_profile(FILE *f, const bench_result *r)
                 l->percent);
         if (l->gflops > 0) fprintf(f, " | %8.1f", l->gflops);
         else fprintf(f, " | %8s", "");
-        if (l->gflops > 0 && r->peak_gflops > 0) fprintf(f, " | %6.1f\n", 100.0 * l->gflops / r->peak_gflops);
+        if (l->kernel_gflops > 0 && r->peak_gflops > 0)
+            fprintf(f, " | %6.1f\n", 100.0 * l->kernel_gflops / r->peak_gflops);
         else fprintf(f, " | %6s\n", "");
     }
     fprintf(f, "%-*s | %10.4f | %15.5f | %17.5f | %7.2f\n", w, "Total", r->profile_total_ms,
             r->profile_runs ? r->profile_total_ms / (double)r->profile_runs : 0, r->profile_total_median_ms, 100.0);
-    if (r->peak_gflops > 0)
-        fprintf(f, "GFLOP/s: the layer's convolution / dense FLOPs (2 per multiply-add) for the batch over its median "
-                   "time; %% peak: of %.1f GFLOP/s, the measured FMA peak of one core x %d thread%s\n",
+    if (r->peak_gflops > 0) {
+        fprintf(f, "GFLOP/s: the layer's convolution / dense FLOPs (2 per multiply-add, as a direct convolution) for the "
+                   "batch over its median time; %% peak: of %.1f GFLOP/s, the measured FMA peak of one core x %d "
+                   "thread%s, the rate of the multiply-adds its kernel does (Winograd: the transformed products)\n",
                 r->peak_gflops, r->threads, r->threads == 1 ? "" : "s");
+        /* What no kernel choice of this engine can beat: its kernels' multiply-adds at 100% of the FMA peak. */
+        const double floor_ms = r->kernel_gflop / r->peak_gflops * 1e3;
+        fprintf(f, "Multiply floor: the kernels chosen here do %.4g GFLOP of multiply-adds a batch (%.4g GFLOP as direct "
+                   "convolutions; Winograd transforms' additions not counted): %.4g ms at the measured peak, %.0f%% of "
+                   "this profile's median total (%.4g ms). Weights read per run: %.4g MB\n",
+                r->kernel_gflop, r->direct_gflop, floor_ms,
+                r->profile_total_median_ms > 0 ? 100.0 * floor_ms / r->profile_total_median_ms : 0,
+                r->profile_total_median_ms, r->weight_mb);
+    }
     int fused = 0;
     for (int i = 0; i < r->n_layers; i++) fused += r->layers[i].fused_into_next;
     if (fused)
@@ -349,10 +360,14 @@ static void print_json(const bench_result *r, const gpu_times *gt)
         bench_json_string(f, l->name);
         printf(", \"type\": ");
         bench_json_string(f, l->type);
-        printf(", \"timeMs\": %.9g, \"averageMs\": %.9g, \"medianMs\": %.9g, \"percentage\": %.9g}", l->total_ms,
-               l->avg_ms, l->median_ms, l->percent);
+        printf(", \"timeMs\": %.9g, \"averageMs\": %.9g, \"medianMs\": %.9g, \"percentage\": %.9g, "
+               "\"kernelGflop\": %.9g, \"weightBytes\": %lld}",
+               l->total_ms, l->avg_ms, l->median_ms, l->percent, l->kernel_gflop, l->weight_bytes);
     }
-    printf("\n  ]}\n}\n");
+    printf("\n  ], \"medianTotalMs\": %.9g, \"peakGflops\": %.9g, \"directGflop\": %.9g, \"kernelGflop\": %.9g, "
+           "\"multiplyFloorMs\": %.9g, \"weightMB\": %.9g}\n}\n",
+           r->profile_total_median_ms, r->peak_gflops, r->direct_gflop, r->kernel_gflop,
+           r->peak_gflops > 0 ? r->kernel_gflop / r->peak_gflops * 1e3 : 0, r->weight_mb);
 }
 
 /* Fill r->layers from the sink: totals, averages, medians, shares. */
@@ -365,7 +380,8 @@ static int summarize_profile(bench_result *r, const kiln_engine *e, const profil
     double *tot = calloc(p->run > 0 ? p->run : 1, sizeof(double));
     if (!r->layers || !col || !tot) return free(col), free(tot), cli_fail("out of memory"), -1;
     r->profile_total_ms = 0;
-    double group_flops = 0;
+    double group_flops = 0, group_kernel_flops = 0;
+    r->direct_gflop = r->kernel_gflop = r->weight_mb = 0;
     for (int i = 0; i < p->n_layers; i++) {
         kiln_layer_info li;
         kiln_engine_layer_info(e, i, &li);
@@ -382,9 +398,17 @@ static int summarize_profile(bench_result *r, const kiln_engine *e, const profil
         l->avg_ms = p->run ? l->total_ms / (double)p->run : 0;
         /* a streamed group's time is on its last layer: so are its FLOPs */
         group_flops += li.flops;
+        group_kernel_flops += li.kernel_flops;
         l->gflops = !li.fused_into_next && group_flops > 0 && l->median_ms > 0
                         ? group_flops * r->batch / l->median_ms / 1e6 : 0;
-        if (!li.fused_into_next) group_flops = 0;
+        l->kernel_gflops = !li.fused_into_next && group_kernel_flops > 0 && l->median_ms > 0
+                               ? group_kernel_flops * r->batch / l->median_ms / 1e6 : 0;
+        l->kernel_gflop = li.fused_into_next ? 0 : group_kernel_flops * r->batch / 1e9;
+        if (!li.fused_into_next) group_flops = group_kernel_flops = 0;
+        l->weight_bytes = li.weight_bytes;
+        r->direct_gflop += li.flops * r->batch / 1e9;
+        r->kernel_gflop += li.kernel_flops * r->batch / 1e9;
+        r->weight_mb += (double)li.weight_bytes / 1e6;
         l->fused_into_next = li.fused_into_next;
         r->profile_total_ms += l->total_ms;
     }
