@@ -162,5 +162,16 @@ check(r.returncode == 0 and json.loads(r.stdout)["batch"] == 3, "--shapes image:
 r = subprocess.run([kiln, "bench", paths["tiny"], "--shapes", "image:3x31x32x3"], capture_output=True, text=True)
 check(r.returncode == 1 and "only the batch may change" in r.stderr, "--shapes with a wrong image size refused")
 
+# bench/profile_by_kernel: its per-kernel rows add up to the engine's layers and kernel FLOPs
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+r = subprocess.run([sys.executable, os.path.join(root, "bench/profile_by_kernel/profile_by_kernel"), engine, "--kiln",
+                    kiln, "--duration", "0.2", "--bandwidth", "20"], capture_output=True, text=True)
+allrow = [l.split() for l in r.stdout.splitlines() if l.startswith("all ")]
+kinds = [l.split() for l in r.stdout.splitlines()[2:] if l and not l.startswith("all ")]
+check(r.returncode == 0 and len(allrow) == 1 and int(allrow[0][1]) == len(names) and
+      int(allrow[0][1]) == sum(int(k[1]) for k in kinds) and
+      abs(float(allrow[0][4]) - sp["kernelGflop"]) <= 1e-3 + 0.01 * sp["kernelGflop"],
+      "bench/profile_by_kernel: one row per kernel, layers and GFLOP add up (%s)" % (r.stdout[-300:] + r.stderr[-300:]))
+
 print(f"bench_check: {failures} failures")
 sys.exit(1 if failures else 0)
