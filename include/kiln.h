@@ -287,11 +287,12 @@ typedef void (*kiln_layer_callback)(void *user, const kiln_layer_event *event);
 /* Call cb(user, event) after every layer of every later run of ctx (NULL cb: off, the default; then no clock is read).
  * Used by `kiln bench --dumpProfile` (timings) and `kiln compare --per-layer` (intermediate tensors). */
 kiln_status kiln_context_set_layer_callback(kiln_context *ctx, kiln_layer_callback cb, void *user);
-/* The same for timings only (`kiln bench --dumpProfile`): layers that normal runs compute together
- * (kiln_layer_info.fused_into_next) still run together; cb still sees one event per layer, and a group's time goes to
- * its last layer (the others get ms ~0 and output NULL). As with a callback, a batch runs in one pass (the engine's
- * samples-per-pass split is not used), so every event covers the whole batch. Replaces a callback set by
- * kiln_context_set_layer_callback and vice versa. */
+/* The same for timings only (`kiln bench --dumpProfile`): a run goes as unprofiled runs do. Layers that normal runs
+ * compute together (kiln_layer_info.fused_into_next) still run together; cb still sees one event per layer, and a
+ * group's time goes to its last layer (the others get ms 0 and output NULL). A batch the engine splits into passes
+ * (samples per pass, chosen at build) still runs in those passes: each event covers the whole batch, with ms summed
+ * over the passes, start_ms the first pass's, and output the last pass's samples only (read it with a callback
+ * instead). Replaces a callback set by kiln_context_set_layer_callback and vice versa. */
 kiln_status kiln_context_set_layer_timer(kiln_context *ctx, kiln_layer_callback cb, void *user);
 
 #ifdef __cplusplus

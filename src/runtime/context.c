@@ -24,6 +24,7 @@ void kiln_context_free(kiln_context *c)
     free(c->value_ptr);
     free(c->sample_floats);
     free(c->gpu_layer_ms);
+    free(c->layer_pass_ms);
     kiln_threadpool_free(c->pool);
     free(c);
 }
@@ -220,10 +221,14 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
     a.g = g;
     a.workspace = e->workspace_bytes ? c->workspace : NULL;
     /* Passes of pass_batch samples (kiln_engine.pass_batch): every layer on samples [s0, s0 + nb), then the next ones
-     * (samples never mix: the batch rule). With a layer callback or timer (per-layer compare, profiling) the whole
-     * batch runs in one pass, so callbacks see every sample; the arena is planned for batch_max, which allows it. */
-    const int pb = e->pass_batch > 0 && e->pass_batch < batch && !c->layer_cb ? e->pass_batch : batch;
+     * (samples never mix: the batch rule). With a layer callback (per-layer compare) the whole batch runs in one
+     * pass, so callbacks see every sample; the arena is planned for batch_max, which allows it. A layer timer
+     * (profiling) keeps the passes and sums each layer's time over them (kiln_layer_notify_pass). */
+    const int pb = e->pass_batch > 0 && e->pass_batch < batch && (!c->layer_cb || c->layer_times_only)
+                       ? e->pass_batch : batch;
+    const int passes = (batch + pb - 1) / pb;
     for (int s0 = 0; s0 < batch; s0 += pb) {
+        const int pass = s0 / pb;
         a.batch = pb < batch - s0 ? pb : batch - s0;
         for (int i = 0; i < g->n_nodes; i++) {
             /* An expansion conv streamed into the depthwise conv after it (src/cpu/stream.h): both in one kernel.
@@ -239,9 +244,10 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
                 kiln_cpu_engine_run_stream(e, i, &ea, &a, sm == 3 ? &pa : NULL, c->pool);
                 const int span = kiln_cpu_stream_span(sm);
                 if (c->layer_cb) { /* a layer timer: the group's time on its last layer */
-                    for (int k = 0; k < span; k++) kiln_layer_notify(c, i + k, batch, kiln_layer_clock_ms(), NULL, 0);
+                    for (int k = 0; k < span; k++)
+                        kiln_layer_notify_pass(c, i + k, batch, kiln_layer_clock_ms(), NULL, 0, pass, passes);
                     const kiln_kernel_args *last = sm == 3 ? &pa : &a;
-                    kiln_layer_notify(c, i + span, batch, group_t0, last->out, last->out_pitch);
+                    kiln_layer_notify_pass(c, i + span, batch, group_t0, last->out, last->out_pitch, pass, passes);
                 }
                 i += span;
                 continue;
@@ -251,7 +257,7 @@ kiln_status kiln_context_run(kiln_context *c, int batch)
             double layer_t0 = c->layer_cb ? kiln_layer_clock_ms() : 0.0;
             /* The layer's tactic as resolved for this CPU (tactic 0: the reference kernel). */
             kiln_cpu_engine_run_layer(e, i, &a, c->pool);
-            if (c->layer_cb) kiln_layer_notify(c, i, batch, layer_t0, a.out, a.out_pitch);
+            if (c->layer_cb) kiln_layer_notify_pass(c, i, batch, layer_t0, a.out, a.out_pitch, pass, passes);
         }
     }
     /* An output slot whose value is also an earlier slot's: copy (rare; keeps every bound buffer filled). */

@@ -75,6 +75,8 @@ struct kiln_context {
     kiln_layer_callback layer_cb; /* kiln_context_set_layer_callback (layers.c); NULL = off */
     void *layer_user;
     int layer_times_only;         /* kiln_context_set_layer_timer: streamed groups run as in normal runs */
+    double *layer_pass_ms;        /* owned; layer timer: per layer, [0, n) its time summed over a run's passes,
+                                   * [n, 2n) its first pass's start (layers.c) */
     kiln_run_timing *timing;  /* set only during kiln_context_run_timed on a GPU engine (borrowed), else NULL */
     float *gpu_layer_ms;      /* owned; GPU engines: per-layer GPU times of the last run with a layer callback */
 };

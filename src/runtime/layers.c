@@ -1,6 +1,7 @@
 /* kiln_engine_num_layers / kiln_engine_layer_info and the layer callback: what `kiln bench --dumpProfile` times and
  * `kiln compare --per-layer` reads. The context only pays for it when a callback is set (context.c reads no clock
  * otherwise). */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -73,8 +74,15 @@ kiln_status kiln_context_set_layer_callback(kiln_context *c, kiln_layer_callback
 kiln_status kiln_context_set_layer_timer(kiln_context *c, kiln_layer_callback cb, void *user)
 {
     kiln_status st = kiln_context_set_layer_callback(c, cb, user);
-    if (!st) c->layer_times_only = cb != NULL;
-    return st;
+    if (st || !cb) return st;
+    /* runs go in passes as unprofiled runs do: each layer's time is summed over them here (no allocation in run) */
+    const int n = c->engine->g->n_nodes;
+    if (!c->layer_pass_ms && !(c->layer_pass_ms = calloc((size_t)(2 * n + 1), sizeof(double)))) {
+        c->layer_cb = NULL, c->layer_user = NULL;
+        return kiln_fail(KILN_ERR_NO_MEMORY, "set_layer_timer: out of memory");
+    }
+    c->layer_times_only = 1;
+    return KILN_OK;
 }
 
 double kiln_layer_clock_ms(void)
@@ -93,6 +101,28 @@ void kiln_layer_notify(kiln_context *c, int index, int batch, double start_ms, c
     /* a streamed group's members (no output of their own: context.c) took no time of their own, exactly 0 ms: the
      * group's time is on its last layer (a clock read here could see a preemption between two reads) */
     ev.ms = output ? kiln_layer_clock_ms() - start_ms : 0.0;
+    ev.output = output;
+    ev.pitch = pitch;
+    c->layer_cb(c->layer_user, &ev);
+}
+
+void kiln_layer_notify_pass(kiln_context *c, int index, int batch, double start_ms, const float *output,
+                            int64_t pitch, int pass, int passes)
+{
+    if (passes <= 1) {
+        kiln_layer_notify(c, index, batch, start_ms, output, pitch);
+        return;
+    }
+    const int n = c->engine->g->n_nodes;
+    double *sum = c->layer_pass_ms, *start = c->layer_pass_ms + n;
+    if (pass == 0) sum[index] = 0.0, start[index] = start_ms;
+    sum[index] += output ? kiln_layer_clock_ms() - start_ms : 0.0;
+    if (pass + 1 < passes) return;
+    kiln_layer_event ev;
+    ev.index = index;
+    ev.batch = batch;
+    ev.start_ms = start[index];
+    ev.ms = sum[index];
     ev.output = output;
     ev.pitch = pitch;
     c->layer_cb(c->layer_user, &ev);

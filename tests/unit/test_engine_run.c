@@ -6,6 +6,8 @@
 
 #include "test_engine_util.h"
 
+#include "runtime/layers.h"
+
 #define MAXB 4
 
 typedef struct {
@@ -290,6 +292,71 @@ static void check_describe(void)
     t_network_free(net);
 }
 
+typedef struct {
+    int n, bad_batch;
+    double sum_ms;
+    const float *last_output; /* the output pointer of the last layer's event */
+} timer_events;
+
+static void on_timer_event(void *user, const kiln_layer_event *ev)
+{
+    timer_events *t = user;
+    t->n++;
+    t->bad_batch += ev->batch != 5;
+    t->sum_ms += ev->ms;
+    t->last_output = ev->output;
+}
+
+/* A layer timer (profiling) runs a batch in the engine's passes, as unprofiled runs do, and still gives one event per
+ * layer for the whole batch, the passes' times summed; a layer callback runs the batch in one pass. An engine with
+ * passes of 2 samples runs batch 5 as 2 + 2 + 1: the last layer (the graph output) then ends its last pass writing
+ * samples 4.. of the caller's buffer, and that is the output its timer event shows. */
+static void check_timer_passes(void)
+{
+    t_rng = 31u;
+    kiln_network *net = t_network(t_graph_cnn());
+    kiln_build_options o;
+    kiln_build_options_init(&o);
+    o.batch_max = 5, o.pass_batch = 2, o.threads = 2;
+    kiln_engine *e = NULL;
+    CHECK_OK(kiln_engine_build(net, &o, &e));
+    if (!e) {
+        t_network_free(net);
+        return;
+    }
+    const kiln_graph *g = e->g;
+    const int64_t nx = t_numel_batch(g, g->inputs[0], 5), ny1 = kiln_value_numel(&g->values[g->outputs[0]]);
+    float *x = malloc(sizeof(float) * (size_t)nx), *y0 = malloc(sizeof(float) * (size_t)ny1 * 5);
+    float *y1 = malloc(sizeof(float) * (size_t)ny1 * 5);
+    t_fill(x, nx, -1, 1);
+    t_run_engine(e, x, y0, 5);
+    for (int mode = 0; mode < 2; mode++) {
+        kiln_context *c = NULL;
+        CHECK_OK(kiln_context_create(e, &c));
+        if (!c) break;
+        timer_events t = { 0 };
+        if (mode) CHECK_OK(kiln_context_set_layer_timer(c, on_timer_event, &t));
+        else CHECK_OK(kiln_context_set_layer_callback(c, on_timer_event, &t));
+        const float *ins[1] = { x };
+        const double t0 = kiln_layer_clock_ms();
+        CHECK_OK(t_run(c, 1, ins, 1, &y1, 5));
+        const double wall = kiln_layer_clock_ms() - t0;
+        const char *what = mode ? "timer" : "callback";
+        CHECK(!memcmp(y0, y1, sizeof(float) * (size_t)ny1 * 5), "%s: output differs from an unprofiled run", what);
+        CHECK(t.n == g->n_nodes && !t.bad_batch, "%s: %d events for %d layers, %d not for the batch of 5", what, t.n,
+              g->n_nodes, t.bad_batch);
+        CHECK(t.sum_ms > 0 && t.sum_ms <= wall, "%s: layer times sum to %g ms, the run took %g", what, t.sum_ms, wall);
+        const float *want = mode ? y1 + 4 * ny1 : y1; /* timer: the last pass (sample 4); callback: one pass */
+        CHECK(t.last_output == want, "%s: the last layer's event shows output %p, want %p (y %p): %s", what,
+              (const void *)t.last_output, (const void *)want, (const void *)y1,
+              mode ? "the run was not in passes" : "the run was not in one pass");
+        kiln_context_free(c);
+    }
+    free(x), free(y0), free(y1);
+    kiln_engine_free(e);
+    t_network_free(net);
+}
+
 int main(void)
 {
     const graph_case cases[] = { { "cnn", t_graph_cnn }, { "branchy", t_graph_branchy } };
@@ -302,6 +369,7 @@ int main(void)
     check_batch_range();
     check_options();
     check_describe();
+    check_timer_passes();
     if (t_failures) {
         fprintf(stderr, "test_engine_run: %d check(s) failed\n", t_failures);
         return 1;
