@@ -92,18 +92,23 @@ double kiln_layer_clock_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
 
-void kiln_layer_notify(kiln_context *c, int index, int batch, double start_ms, const float *output, int64_t pitch)
+static void emit(kiln_context *c, int index, int batch, double start_ms, double ms, const float *output, int64_t pitch)
 {
     kiln_layer_event ev;
     ev.index = index;
     ev.batch = batch;
     ev.start_ms = start_ms;
-    /* a streamed group's members (no output of their own: context.c) took no time of their own, exactly 0 ms: the
-     * group's time is on its last layer (a clock read here could see a preemption between two reads) */
-    ev.ms = output ? kiln_layer_clock_ms() - start_ms : 0.0;
+    ev.ms = ms;
     ev.output = output;
     ev.pitch = pitch;
     c->layer_cb(c->layer_user, &ev);
+}
+
+void kiln_layer_notify(kiln_context *c, int index, int batch, double start_ms, const float *output, int64_t pitch)
+{
+    /* a streamed group's members (no output of their own: context.c) took no time of their own, exactly 0 ms: the
+     * group's time is on its last layer (a clock read here could see a preemption between two reads) */
+    emit(c, index, batch, start_ms, output ? kiln_layer_clock_ms() - start_ms : 0.0, output, pitch);
 }
 
 void kiln_layer_notify_pass(kiln_context *c, int index, int batch, double start_ms, const float *output,
@@ -117,13 +122,5 @@ void kiln_layer_notify_pass(kiln_context *c, int index, int batch, double start_
     double *sum = c->layer_pass_ms, *start = c->layer_pass_ms + n;
     if (pass == 0) sum[index] = 0.0, start[index] = start_ms;
     sum[index] += output ? kiln_layer_clock_ms() - start_ms : 0.0;
-    if (pass + 1 < passes) return;
-    kiln_layer_event ev;
-    ev.index = index;
-    ev.batch = batch;
-    ev.start_ms = start[index];
-    ev.ms = sum[index];
-    ev.output = output;
-    ev.pitch = pitch;
-    c->layer_cb(c->layer_user, &ev);
+    if (pass + 1 == passes) emit(c, index, batch, start[index], sum[index], output, pitch);
 }
