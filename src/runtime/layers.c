@@ -39,6 +39,7 @@ kiln_status kiln_engine_layer_info(const kiln_engine *e, int index, kiln_layer_i
     /* inside a streamed group (layers j .. j + span computed together) and not its last layer */
     for (int j = index - 2; j <= index; j++)
         if (j >= 0 && j + kiln_cpu_stream_span(kiln_cpu_engine_streams(e, j)) > index) info->fused_into_next = 1;
+    const int run = info->backend == 0 ? kiln_cpu_engine_run_tactic(e, index) : -1; /* the CPU kernel running it */
     if ((n->op == KILN_OP_CONV2D || n->op == KILN_OP_DENSE) && n->n_inputs >= 2) {
         /* per sample: outputs x the weights each reads (conv HWIO weights: KH*KW*Cin/groups per output; dense [K,N]) */
         const kiln_value *w = &e->g->values[n->inputs[1]];
@@ -46,13 +47,10 @@ kiln_status kiln_engine_layer_info(const kiln_engine *e, int index, kiln_layer_i
         const int64_t per_out = w->rank >= 2 && cout > 0 ? kiln_value_numel(w) / w->dims[w->rank - 1] : 0;
         info->flops = 2.0 * (double)outs * (double)per_out;
         info->kernel_flops = info->flops;
-        if (info->backend == 0 && n->op == KILN_OP_CONV2D) {
-            const double mults = kiln_cpu_tactic_mults(e->g, n, kiln_cpu_engine_run_tactic(e, index));
-            if (mults >= 0) info->kernel_flops = 2.0 * mults;
-        }
+        const double mults = run >= 0 && n->op == KILN_OP_CONV2D ? kiln_cpu_tactic_mults(e->g, n, run) : -1;
+        if (mults >= 0) info->kernel_flops = 2.0 * mults;
     }
-    const size_t packed =
-        info->backend == 0 ? kiln_cpu_tactic_packed_bytes(e->g, n, kiln_cpu_engine_run_tactic(e, index)) : 0;
+    const size_t packed = run >= 0 ? kiln_cpu_tactic_packed_bytes(e->g, n, run) : 0;
     if (packed) info->weight_bytes = (int64_t)packed;
     else
         for (int i = 0; i < n->n_inputs; i++)
